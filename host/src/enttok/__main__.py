@@ -1,0 +1,3 @@
+from enttok.cli import main
+
+raise SystemExit(main())

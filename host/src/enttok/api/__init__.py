@@ -1,0 +1,1 @@
+"""The HTTP and WebSocket API of CONTRACT.md, one module per group of routes."""

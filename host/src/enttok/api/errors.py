@@ -1,0 +1,78 @@
+"""Every error leaves the host as `{"error": {"code", "message", "details"}}`, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "too_many_requests",
+}
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details, self.headers = status, code, message, details, headers
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def invalid(error: ValidationError, prefix: tuple[str | int, ...] = ()) -> ApiError:
+    """A 422 naming every offending field, e.g. `payload.seconds`."""
+    problems = [
+        {"field": ".".join(str(part) for part in (*prefix, *e["loc"])), "message": e["msg"], "type": e["type"]}
+        for e in error.errors(include_url=False, include_input=False)
+    ]
+    summary = "; ".join(f"{p['field']}: {p['message']}" if p["field"] else p["message"] for p in problems)
+    return ApiError(422, "invalid_input", f"Invalid input: {summary}.", problems)
+
+
+async def api_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ApiError)
+    return error_response(error.status, error.code, error.message, error.details, error.headers)
+
+
+async def http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, HTTPException)
+    code = _HTTP_CODES.get(error.status_code, "http_error")
+    message = error.detail if isinstance(error.detail, str) else code.replace("_", " ")
+    if error.status_code == 404:
+        message = f"No route {request.method} {request.url.path}."
+    return error_response(error.status_code, code, message, headers=error.headers)
+
+
+async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    log.exception("unhandled error in %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "The host failed to handle this request; see its log.")
+
+
+HANDLERS = {ApiError: api_error, HTTPException: http_error, Exception: unexpected_error}

@@ -1,0 +1,194 @@
+"""The API's request and response bodies; `/openapi.json` is built from these."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JobSubmission(Strict):
+    type: str = Field(min_length=1, max_length=200, description="A job type from GET /plugins.")
+    payload: dict[str, Any] = Field(default_factory=dict, description="Checked against the type's schema.")
+    dedupe_key: str | None = Field(
+        None, min_length=1, max_length=200, description="While a job with this key is queued or running, return it."
+    )
+    run_after: AwareDatetime | None = Field(None, description="Not before this time (ISO 8601 with a zone).")
+
+
+class JobCreated(BaseModel):
+    job_id: str
+    status: JobStatus
+    deduplicated: bool = False
+
+
+class JobErrorBody(BaseModel):
+    code: str
+    message: str
+    retryable: bool
+
+
+class Job(BaseModel):
+    job_id: str
+    type: str
+    status: JobStatus
+    created_at: str
+    updated_at: str
+    run_after: str
+    attempt: int
+    max_attempts: int
+    progress: float | None
+    message: str | None
+    payload: dict[str, Any]
+    result: Any
+    error: JobErrorBody | None
+    dedupe_key: str | None
+
+
+class JobList(BaseModel):
+    jobs: list[Job]
+    next_before: str | None = Field(description="Pass as `before` for the next (older) page.")
+
+
+class JobListQuery(Strict):
+    status: JobStatus | None = None
+    type: str | None = None
+    limit: int = Field(50, ge=1, le=500)
+    before: str | None = Field(None, description="A job_id: list jobs older than it.")
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    seq: int
+    type: str
+    job_id: str | None
+    level: str
+    message: str | None
+    at: str
+
+
+class EventList(BaseModel):
+    events: list[Event]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class Workers(BaseModel):
+    active: int
+    idle: int
+
+
+class ScheduledJob(BaseModel):
+    id: str
+    job_type: str
+    enabled: bool
+    next_run_at: str | None
+
+
+class SchedulerStatus(BaseModel):
+    running: bool
+    jobs: list[ScheduledJob]
+
+
+class PluginStates(BaseModel):
+    loaded: list[str]
+    failed: list[str]
+
+
+class Status(BaseModel):
+    uptime_sec: float
+    queue_depth: int
+    workers: Workers
+    scheduler: SchedulerStatus
+    plugins: PluginStates
+    event_subscribers: int
+
+
+class JobTypeInfo(BaseModel):
+    name: str
+    description: str
+    max_attempts: int
+    timeout: float | None
+    concurrency: int | None
+    payload_schema: dict[str, Any]
+
+
+class ScheduleInfo(BaseModel):
+    id: str
+    job_type: str
+    interval: float | None
+    cron: str | None
+    enabled_by_default: bool
+    payload: dict[str, Any]
+
+
+class PluginInfo(BaseModel):
+    name: str
+    version: str | None
+    state: Literal["loaded", "failed"]
+    error: str | None
+    job_types: list[JobTypeInfo]
+    schedules: list[ScheduleInfo]
+    routes: list[str]
+    settings_schema: dict[str, Any] | None
+
+
+class PluginList(BaseModel):
+    plugins: list[PluginInfo]
+
+
+class SettingsView(BaseModel):
+    host: dict[str, Any]
+    plugins: dict[str, dict[str, Any]]
+
+
+class SettingsChange(Strict):
+    host: dict[str, Any] | None = None
+    plugins: dict[str, dict[str, Any]] | None = None
+
+
+class ActivityQuery(Strict):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: AwareDatetime | None = Field(None, alias="from", description="Events at or after this time.")
+    to: AwareDatetime | None = Field(None, description="Events before this time.")
+    source: str | None = None
+    account_id: str | None = None
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class ActivityEvent(BaseModel):
+    event_id: str
+    source: str
+    account_id: str
+    event_type: str
+    title: str | None
+    description: str | None
+    url: str | None
+    actor: str | None
+    event_time: str
+    raw: Any
+
+
+class ActivityList(BaseModel):
+    events: list[ActivityEvent]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="snake_case, stable")
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail

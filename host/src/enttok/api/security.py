@@ -1,0 +1,62 @@
+"""`GuardMiddleware`: the checks every request passes before any route sees it.
+
+Pure ASGI, so it guards HTTP and WebSocket alike, and plugin routes as much as the host's:
+- a `Host` header other than `127.0.0.1:<port>` or `localhost:<port>` is 403 (DNS rebinding);
+- an `Origin` not in BACKEND_ALLOWED_ORIGINS is 403 (a web page in a browser);
+- a missing or wrong `X-Backend-Token` is 401 (for WebSockets also `?token=`), compared in
+  constant time. Only `GET /health` goes without a token.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Collection
+from urllib.parse import parse_qs
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from enttok.api.errors import error_response
+
+TOKEN_HEADER = "x-backend-token"
+PUBLIC_PATHS = frozenset({"/health"})
+
+
+class GuardMiddleware:
+    def __init__(self, app: ASGIApp, *, token: str, allowed_origins: Collection[str]) -> None:
+        self.app = app
+        self._token = token.encode()
+        self._allowed_origins = frozenset(allowed_origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        refusal = self._refusal(scope)
+        if refusal is None:
+            await self.app(scope, receive, send)
+        elif scope["type"] == "websocket":
+            # Closing before accepting makes the server answer the handshake with HTTP 403.
+            await send({"type": "websocket.close", "code": 1008, "reason": refusal[2]})
+        else:
+            await error_response(*refusal)(scope, receive, send)
+
+    def _refusal(self, scope: Scope) -> tuple[int, str, str] | None:
+        headers = Headers(scope=scope)
+        port = scope["server"][1] if scope.get("server") else None
+        if headers.get("host") not in (f"127.0.0.1:{port}", f"localhost:{port}"):
+            return 403, "forbidden_host", "The Host header does not name this host."
+        origin = headers.get("origin")
+        if origin is not None and origin not in self._allowed_origins:
+            return 403, "forbidden_origin", "Requests from this Origin are not allowed."
+        if scope["type"] == "http" and scope["path"] in PUBLIC_PATHS and scope["method"] in ("GET", "HEAD"):
+            return None
+        if not self._token_matches(scope, headers):
+            return 401, "unauthorized", "A valid X-Backend-Token header is required."
+        return None
+
+    def _token_matches(self, scope: Scope, headers: Headers) -> bool:
+        presented = headers.get(TOKEN_HEADER)
+        if presented is None and scope["type"] == "websocket":
+            presented = next(iter(parse_qs(scope.get("query_string", b"").decode()).get("token", [])), None)
+        return presented is not None and hmac.compare_digest(presented.encode(), self._token)

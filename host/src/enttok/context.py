@@ -1,0 +1,191 @@
+"""`JobContext`: what a handler gets besides its payload.
+
+A handler may be a coroutine on the event loop or a blocking function in a worker thread;
+every method here works from either. Progress is throttled: a handler may report on every
+item and the database and socket still see at most a few updates a second, the last one
+always among them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from enttok import clock
+from enttok.errors import JobCancelled
+from enttok.store import Database, transaction
+
+T = TypeVar("T")
+
+PROGRESS_INTERVAL = 0.25
+
+ProgressSink = Callable[[str, "float | None", "str | None"], None]
+LogSink = Callable[[str, str, str, dict[str, Any]], None]
+
+
+class JobContext:
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        job_type: str,
+        plugin: str,
+        attempt: int,
+        max_attempts: int,
+        database: Database,
+        settings: BaseModel | None,
+        loop: asyncio.AbstractEventLoop,
+        on_progress: ProgressSink,
+        on_log: LogSink,
+    ) -> None:
+        self.job_id = job_id
+        self.job_type = job_type
+        self.plugin = plugin
+        self.attempt = attempt
+        self.max_attempts = max_attempts
+        self.settings: Any = settings
+        """The plugin's settings (its `enttok_settings_model`) as they were when the attempt began."""
+        self.logger = logging.getLogger(f"enttok.plugins.{plugin}")
+        self._database = database
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+        self._on_progress = on_progress
+        self._on_log = on_log
+        self._cancel_reason: str | None = None
+        self._cancelled = threading.Event()
+        self._cancelled_async = asyncio.Event()
+        self._last_report = 0.0
+        self._pending: tuple[float | None, str | None] | None = None
+        self._flush_handle: asyncio.TimerHandle | None = None
+
+    # -- reporting
+
+    def progress(self, fraction: float | None = None, message: str | None = None) -> None:
+        """Report how far the job is (0..1) and/or what it is doing."""
+        if fraction is not None:
+            fraction = min(1.0, max(0.0, float(fraction)))
+        self._on_loop(self._queue_progress, fraction, message)
+
+    def log(self, message: str, level: str = "info", **data: Any) -> None:
+        """Add an entry to the job's events (and the event stream)."""
+        self.logger.log(logging.getLevelName(level.upper()), "%s: %s", self.job_id, message)
+        self._on_loop(self._on_log, self.job_id, level, message, data)
+
+    def _queue_progress(self, fraction: float | None, message: str | None) -> None:
+        if self._pending is not None:
+            previous_fraction, previous_message = self._pending
+            fraction = fraction if fraction is not None else previous_fraction
+            message = message if message is not None else previous_message
+        self._pending = (fraction, message)
+        wait = self._last_report + PROGRESS_INTERVAL - self._loop.time()
+        if wait <= 0:
+            self.flush_progress()
+        elif self._flush_handle is None:
+            self._flush_handle = self._loop.call_later(wait, self.flush_progress)
+
+    def flush_progress(self) -> None:
+        """Write the last unreported progress now (the pool calls it when the attempt ends)."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self._pending is None:
+            return
+        fraction, message = self._pending
+        self._pending = None
+        self._last_report = self._loop.time()
+        self._on_progress(self.job_id, fraction, message)
+
+    def _on_loop(self, function: Callable[..., Any], *args: Any) -> None:
+        if threading.get_ident() == self._loop_thread:
+            function(*args)
+        else:
+            self._loop.call_soon_threadsafe(function, *args)
+
+    # -- cancellation
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    @property
+    def cancel_reason(self) -> str | None:
+        """`"user"` when canceled through the API, `"shutdown"` when the host is stopping."""
+        return self._cancel_reason
+
+    def check_cancelled(self) -> None:
+        """A checkpoint: raises JobCancelled once the job has been canceled."""
+        if self._cancelled.is_set():
+            raise JobCancelled(self._cancel_reason or "canceled")
+
+    async def wait_cancelled(self, timeout: float | None = None) -> bool:
+        """Wait until the job is canceled (True) or `timeout` seconds pass (False)."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._cancelled_async.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def sleep(self, seconds: float) -> None:
+        """`asyncio.sleep` that ends early, raising JobCancelled, when the job is canceled."""
+        if await self.wait_cancelled(seconds):
+            self.check_cancelled()
+
+    def cancel(self, reason: str) -> None:
+        """Called by the host (on the loop) to cancel this attempt."""
+        if self._cancel_reason is None:
+            self._cancel_reason = reason
+        self._cancelled.set()
+        self._cancelled_async.set()
+
+    # -- storage
+
+    @contextmanager
+    def db(self) -> Iterator[sqlite3.Connection]:
+        """A connection of the job's own to the host database (autocommit; use `transaction`)."""
+        connection = self._database.connect()
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A connection inside `BEGIN IMMEDIATE`, committed when the block ends without error."""
+        with self.db() as connection, transaction(connection) as tx:
+            yield tx
+
+    def cursor(self, scope: str = "") -> str | None:
+        """This plugin's sync cursor for `scope` (an account, a calendar), or None."""
+        with self.db() as connection:
+            row = connection.execute(
+                "SELECT cursor FROM sync_state WHERE connector = ? AND scope = ?", (self.plugin, scope)
+            ).fetchone()
+        return row[0] if row else None
+
+    def save_cursor(self, value: str | None, scope: str = "", connection: sqlite3.Connection | None = None) -> None:
+        """Store the cursor; pass the connection of an open transaction to commit it with the data."""
+        statement = (
+            "INSERT INTO sync_state (connector, scope, cursor, last_sync_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (connector, scope) DO UPDATE SET cursor = excluded.cursor,"
+            " last_sync_at = excluded.last_sync_at"
+        )
+        params = (self.plugin, scope, value, clock.now_iso())
+        if connection is not None:
+            connection.execute(statement, params)
+            return
+        with self.db() as own:
+            own.execute(statement, params)
+
+    # -- threads
+
+    async def run_blocking(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run blocking code in a worker thread without holding up the event loop."""
+        return await asyncio.to_thread(function, *args, **kwargs)

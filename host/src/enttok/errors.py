@@ -1,0 +1,45 @@
+"""What a job handler raises to tell the queue how its failure should be treated.
+
+Anything else a handler raises is a permanent failure whose traceback goes to the job's
+events (never to an HTTP response).
+"""
+
+from __future__ import annotations
+
+
+class JobError(Exception):
+    """A failure the handler understood. `code` is a stable snake_case name for the UI."""
+
+    code = "job_error"
+    retryable = False
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class RetryableError(JobError):
+    """A passing failure (a 5xx, a 429, a dropped connection): the job is queued again.
+
+    `retry_after` (seconds) overrides the queue's exponential backoff, e.g. from an HTTP
+    `Retry-After` header. When the job has no attempts left it ends `failed`.
+    """
+
+    code = "retryable"
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class PermanentError(JobError):
+    """A failure that another attempt would not fix (bad data, a missing resource)."""
+
+    code = "permanent"
+
+
+class JobCancelled(Exception):  # noqa: N818 - it is an outcome, not an error
+    """Raised inside a handler by `ctx.check_cancelled()` or `ctx.sleep()` once the job is canceled."""

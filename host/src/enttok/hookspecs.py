@@ -1,0 +1,67 @@
+"""The hooks a plugin may implement. Each is optional; mark an implementation with
+`@enttok.hookimpl` in the module your entry point names.
+
+A plugin is identified by its entry-point name (`demo = "enttok_demo"` makes `demo`); its
+job types are named `<plugin>.<job>` and its tables `<plugin>_<table>`. A hook that raises,
+or returns something the host cannot use, marks the plugin `failed` and leaves the rest of
+the host running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from enttok.markers import hookspec
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from starlette.routing import BaseRoute
+
+    from enttok.declarations import JobType, Migration, Schedule
+    from enttok.plugin_host import PluginHost
+
+
+@hookspec
+def enttok_api_version() -> int:
+    """The plugin API version this plugin was written for (`enttok.PLUGIN_API_VERSION`).
+
+    A plugin that targets another version than the host implements is refused, with a
+    readable reason. Without this hook the current version is assumed.
+    """
+
+
+@hookspec
+def enttok_job_types() -> Sequence[JobType]:
+    """The job types this plugin runs: name, payload model, handler, attempts, timeout and
+    concurrency limit."""
+
+
+@hookspec
+def enttok_migrations() -> Sequence[Migration]:
+    """Versioned migrations that create and change this plugin's `<plugin>_*` tables."""
+
+
+@hookspec
+def enttok_schedules() -> Sequence[Schedule]:
+    """Jobs to enqueue on a timer (interval or cron), enabled by default or not."""
+
+
+@hookspec
+def enttok_routes() -> Sequence[BaseRoute]:
+    """Starlette routes, mounted under `/plugins/<plugin>/` behind the host's token check."""
+
+
+@hookspec
+def enttok_settings_model() -> type[BaseModel]:
+    """A pydantic model for this plugin's settings; every field needs a default."""
+
+
+@hookspec
+async def enttok_startup(host: PluginHost) -> None:
+    """Called once when the host starts, after migrations, before the first job."""
+
+
+@hookspec
+async def enttok_shutdown(host: PluginHost) -> None:
+    """Called once when the host stops, after the workers have stopped."""

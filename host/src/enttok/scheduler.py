@@ -1,0 +1,86 @@
+"""Plugin schedules, run by APScheduler, each firing by enqueueing a job.
+
+A schedule's job carries the dedupe key `schedule:<plugin>.<id>`, so a sync still queued or
+running is not joined by another; runs missed while the machine slept are coalesced into
+one, however late (`misfire_grace_time=None`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from enttok import clock
+from enttok.declarations import Schedule
+
+log = logging.getLogger(__name__)
+
+Enqueue = Callable[[str, dict[str, Any], str], None]
+
+
+class Scheduler:
+    def __init__(self, enqueue: Enqueue) -> None:
+        self._enqueue = enqueue
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+        self._schedules: dict[str, Schedule] = {}
+
+    def start(self, schedules: Sequence[tuple[str, Schedule]], switches: Mapping[str, bool]) -> None:
+        for plugin, schedule in schedules:
+            key = f"{plugin}.{schedule.id}"
+            trigger = (
+                IntervalTrigger(seconds=schedule.interval, timezone=UTC)
+                if schedule.interval is not None
+                else CronTrigger.from_crontab(schedule.cron, timezone=UTC)
+            )
+            self._schedules[key] = schedule
+            self._scheduler.add_job(
+                self._fire,
+                trigger,
+                args=(key,),
+                id=key,
+                name=key,
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=None,
+            )
+        self._scheduler.start()
+        self.apply(switches)
+
+    def apply(self, switches: Mapping[str, bool]) -> None:
+        """Pause or resume each schedule by the settings' switches (its default otherwise)."""
+        for key, schedule in self._schedules.items():
+            if switches.get(key, schedule.enabled):
+                self._scheduler.resume_job(key)
+            else:
+                self._scheduler.pause_job(key)
+
+    def _fire(self, key: str) -> None:
+        schedule = self._schedules[key]
+        try:
+            self._enqueue(schedule.job_type, dict(schedule.payload), f"schedule:{key}")
+        except Exception:
+            log.exception("schedule %s could not enqueue %s", key, schedule.job_type)
+
+    def shutdown(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+    def status(self) -> dict[str, Any]:
+        jobs = []
+        for job in self._scheduler.get_jobs():
+            schedule = self._schedules[job.id]
+            jobs.append(
+                {
+                    "id": job.id,
+                    "job_type": schedule.job_type,
+                    "enabled": job.next_run_time is not None,
+                    "next_run_at": clock.iso(job.next_run_time) if job.next_run_time else None,
+                }
+            )
+        return {"running": bool(self._scheduler.running), "jobs": jobs}

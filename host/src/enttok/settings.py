@@ -1,0 +1,114 @@
+"""Host and per-plugin settings: pydantic models, stored as JSON in the `settings` table.
+
+Settings are validated whole before anything is written, so a bad field leaves every
+stored value as it was. Secrets do not belong here (they go through accounts and the
+keyring); a `SecretStr` field is shown only as whether it is set.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from enttok import clock
+from enttok.store import Database
+
+HOST_KEY = "host"
+
+
+class HostSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    workers: int = Field(4, ge=1, le=64, description="Jobs that may run at once.")
+    max_queue_depth: int = Field(
+        10_000, ge=1, le=1_000_000, description="Queued jobs beyond which POST /jobs answers 429."
+    )
+    job_retention_days: float = Field(
+        30, ge=0, description="Finished jobs older than this are pruned by maintenance.compact."
+    )
+    schedules: dict[str, bool] = Field(
+        default_factory=dict, description='Switch schedules on or off: {"<plugin>.<schedule id>": bool}.'
+    )
+
+
+class SettingsError(ValueError):
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors))
+        self.errors = errors
+
+
+class Settings:
+    def __init__(self, database: Database, plugin_models: Mapping[str, type[BaseModel]]) -> None:
+        self._database = database
+        self._models = dict(plugin_models)
+        stored = {
+            row[0]: json.loads(row[1]) for row in database.connection.execute("SELECT key, value_json FROM settings")
+        }
+        self.host = HostSettings.model_validate(stored.get(HOST_KEY, {}))
+        self.plugins: dict[str, BaseModel] = {}
+        for name, model in self._models.items():
+            try:
+                self.plugins[name] = model.model_validate(stored.get(f"plugin:{name}", {}))
+            except ValidationError:
+                self.plugins[name] = model()  # a plugin upgrade may have changed the model
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "host": _public(self.host),
+            "plugins": {name: _public(value) for name, value in self.plugins.items()},
+        }
+
+    def update(self, changes: Mapping[str, Any]) -> None:
+        """Merge `{"host": {...}, "plugins": {name: {...}}}` into the current settings."""
+        errors: list[dict[str, Any]] = []
+        unknown = set(changes) - {"host", "plugins"}
+        errors += [{"loc": (key,), "msg": "unknown settings section", "type": "extra_forbidden"} for key in unknown]
+        host = _merged(HostSettings, self.host, changes.get("host"), ("host",), errors)
+        plugin_changes = changes.get("plugins") or {}
+        plugins = dict(self.plugins)
+        if not isinstance(plugin_changes, Mapping):
+            errors.append({"loc": ("plugins",), "msg": "must be an object", "type": "dict_type"})
+            plugin_changes = {}
+        for name, values in plugin_changes.items():
+            if name not in self._models:
+                errors.append({"loc": ("plugins", name), "msg": "no loaded plugin has settings by this name"})
+                continue
+            plugins[name] = _merged(self._models[name], plugins[name], values, ("plugins", name), errors)
+        if errors:
+            raise SettingsError(errors)
+        now = clock.now_iso()
+        rows = [(HOST_KEY, host.model_dump_json(), now)]
+        rows += [(f"plugin:{name}", value.model_dump_json(), now) for name, value in plugins.items()]
+        with self._database.transaction() as tx:
+            tx.executemany(
+                "INSERT INTO settings (key, value_json, updated_at) VALUES (?, ?, ?) ON CONFLICT (key)"
+                " DO UPDATE SET value_json = excluded.value_json, updated_at = excluded.updated_at",
+                rows,
+            )
+        self.host, self.plugins = host, plugins
+
+
+def _merged(
+    model: type[BaseModel], current: BaseModel, changes: Any, loc: tuple[str, ...], errors: list[dict[str, Any]]
+) -> Any:
+    if changes is None:
+        return current
+    if not isinstance(changes, Mapping):
+        errors.append({"loc": loc, "msg": "must be an object", "type": "dict_type"})
+        return current
+    try:
+        return model.model_validate({**current.model_dump(), **changes})
+    except ValidationError as error:
+        errors += [{"loc": (*loc, *e["loc"]), "msg": e["msg"], "type": e["type"]} for e in error.errors()]
+        return current
+
+
+def _public(value: BaseModel) -> dict[str, Any]:
+    shown = value.model_dump(mode="json")
+    for name in type(value).model_fields:
+        if isinstance(getattr(value, name), SecretStr):
+            shown[name] = {"is_set": bool(getattr(value, name).get_secret_value())}
+    return shown

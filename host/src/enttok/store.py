@@ -1,0 +1,263 @@
+"""The SQLite database: connections, transactions and versioned migrations.
+
+The host keeps one connection on the event loop's thread for its own short writes (WAL and
+`synchronous=NORMAL` make a commit a few tens of microseconds, cheaper than a thread hop);
+handlers and maintenance open their own with `Database.connect()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from enttok import clock
+from enttok.declarations import Migration
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 5000
+HOST_OWNER = "host"
+
+HOST_MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        """
+        CREATE TABLE jobs (
+            job_id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            run_after TEXT NOT NULL,
+            finished_at TEXT,
+            attempt INTEGER NOT NULL DEFAULT 0,
+            max_attempts INTEGER NOT NULL,
+            progress REAL,
+            message TEXT,
+            payload_json TEXT NOT NULL,
+            result_json TEXT,
+            error_json TEXT,
+            dedupe_key TEXT
+        );
+        CREATE INDEX jobs_ready ON jobs (status, run_after, job_id);
+        CREATE INDEX jobs_status ON jobs (status, job_id);
+        CREATE INDEX jobs_type ON jobs (type, job_id);
+        CREATE UNIQUE INDEX jobs_dedupe ON jobs (dedupe_key)
+            WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'running');
+
+        CREATE TABLE job_events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            job_id TEXT,
+            created_at TEXT NOT NULL,
+            type TEXT NOT NULL,
+            level TEXT NOT NULL DEFAULT 'info',
+            message TEXT,
+            data_json TEXT
+        );
+        CREATE INDEX job_events_job ON job_events (job_id, seq);
+
+        CREATE TABLE sync_state (
+            connector TEXT NOT NULL,
+            scope TEXT NOT NULL DEFAULT '',
+            cursor TEXT,
+            last_sync_at TEXT,
+            PRIMARY KEY (connector, scope)
+        );
+
+        CREATE TABLE activity_events (
+            event_id TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            account_id TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            title TEXT,
+            description TEXT,
+            url TEXT,
+            actor TEXT,
+            event_time TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            raw_json TEXT
+        );
+        CREATE INDEX activity_time ON activity_events (event_time);
+        CREATE INDEX activity_source ON activity_events (source, event_time);
+        CREATE INDEX activity_account ON activity_events (account_id, event_time);
+
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value_json TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        """,
+        "host tables",
+    ),
+)
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used as it is; the message says what and where."""
+
+
+def split_statements(script: str) -> Iterator[str]:
+    """Complete SQL statements of a script, so a migration can run inside one transaction
+    (`executescript` would commit first)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n\t;"):
+                yield pending
+            pending = ""
+    if pending.strip(" \n\t;"):
+        raise ValueError(f"incomplete SQL statement: {pending.strip()[:80]}")
+
+
+def configure(connection: sqlite3.Connection) -> sqlite3.Connection:
+    connection.row_factory = sqlite3.Row
+    connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    connection.execute("PRAGMA synchronous = NORMAL")
+    connection.execute("PRAGMA foreign_keys = ON")
+    return connection
+
+
+class Database:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._connection: sqlite3.Connection | None = None
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        if self._connection is None:
+            raise RuntimeError("the database is not open")
+        return self._connection
+
+    def open(self) -> None:
+        """Open (creating when absent) and check the file before anything writes to it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        existed = self.path.exists() and self.path.stat().st_size > 0
+        if existed:
+            self._check_file()
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            configure(connection)
+            connection.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.DatabaseError as error:
+            connection.close()
+            raise StoreError(f"{self.path} is not a usable SQLite database: {error}") from None
+        self._connection = connection
+
+    def _check_file(self) -> None:
+        """Refuse a corrupt or truncated file read-only, leaving it exactly as found."""
+        try:
+            probe = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        except sqlite3.Error as error:
+            raise StoreError(f"{self.path} cannot be opened: {error}") from None
+        try:
+            probe.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            page_size = probe.execute("PRAGMA page_size").fetchone()[0]
+            page_count = probe.execute("PRAGMA page_count").fetchone()[0]
+        except sqlite3.DatabaseError as error:
+            raise StoreError(
+                f"{self.path} is not a usable SQLite database ({error}); it was left untouched: "
+                "restore it from a backup or move it aside to start empty"
+            ) from None
+        finally:
+            probe.close()
+        size = os.path.getsize(self.path)
+        if size < page_size * page_count and not Path(f"{self.path}-wal").exists():
+            raise StoreError(
+                f"{self.path} is truncated ({size} bytes, its header says {page_size * page_count}); "
+                "it was left untouched: restore it from a backup or move it aside to start empty"
+            )
+
+    def connect(self) -> sqlite3.Connection:
+        """A new connection for another thread (a blocking handler, maintenance)."""
+        return configure(sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000))
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.execute("PRAGMA optimize")
+            self._connection.close()
+            self._connection = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        yield from _transaction(self.connection)
+
+    def migrate(self, owner: str, migrations: Sequence[Migration], table_prefix: str | None = None) -> int:
+        """Apply `owner`'s migrations not yet recorded, each in its own transaction; how many ran.
+
+        With `table_prefix`, a migration that creates a table or index outside it is rolled
+        back and refused, so a plugin cannot touch the host's tables or another plugin's.
+        """
+        connection = self.connection
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " owner TEXT NOT NULL, version INTEGER NOT NULL, description TEXT,"
+            " applied_at TEXT NOT NULL, PRIMARY KEY (owner, version))"
+        )
+        applied = {
+            row[0] for row in connection.execute("SELECT version FROM schema_migrations WHERE owner = ?", (owner,))
+        }
+        versions = [migration.version for migration in migrations]
+        if len(set(versions)) != len(versions):
+            raise StoreError(f"{owner} declares a migration version twice: {sorted(versions)}")
+        ran = 0
+        for migration in sorted(migrations, key=lambda m: m.version):
+            if migration.version in applied:
+                continue
+            with self.transaction() as tx:
+                before = _schema_names(tx)
+                _apply(tx, migration.apply)
+                foreign = sorted(
+                    name for name in _schema_names(tx) - before if table_prefix and not name.startswith(table_prefix)
+                )
+                if foreign:
+                    raise StoreError(
+                        f"{owner} migration {migration.version} creates {', '.join(foreign)}, "
+                        f"outside its prefix {table_prefix!r}"
+                    )
+                tx.execute(
+                    "INSERT INTO schema_migrations (owner, version, description, applied_at) VALUES (?, ?, ?, ?)",
+                    (owner, migration.version, migration.description, clock.now_iso()),
+                )
+            ran += 1
+            log.info("applied %s migration %d %s", owner, migration.version, migration.description)
+        return ran
+
+
+def _transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield connection
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+@contextmanager
+def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """`BEGIN IMMEDIATE` ... `COMMIT` on any connection made by this module (autocommit mode)."""
+    yield from _transaction(connection)
+
+
+def _apply(connection: sqlite3.Connection, step: str | Callable[[sqlite3.Connection], None]) -> None:
+    if callable(step):
+        step(connection)
+        return
+    for statement in split_statements(step):
+        connection.execute(statement)
+
+
+def _schema_names(connection: sqlite3.Connection) -> set[str]:
+    return {
+        row[0]
+        for row in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'index', 'view', 'trigger')"
+            " AND name NOT LIKE 'sqlite_%'"
+        )
+    }

@@ -1,0 +1,62 @@
+"""enttok's demo plugin: small job types for the host's tests, its benchmarks and outside
+checks, and an example of the plugin API.
+
+- `demo.noop` `{}`: does nothing (queue throughput).
+- `demo.sleep` `{"seconds": float, "steps": int}`: sleeps in `steps` steps, reporting
+  progress after each, and stops at once when canceled.
+- `demo.fail` `{"message": str, "retryable": bool}`: raises, retryable or not.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from enttok import JobContext, JobType, PermanentError, RetryableError, hookimpl
+
+PLUGIN_API_VERSION = 1
+
+
+class SleepPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seconds: float = Field(ge=0, le=3600, description="How long to sleep in all.")
+    steps: int = Field(1, ge=1, le=10_000, description="How many steps, with a progress report after each.")
+
+
+class FailPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field("demo failure", max_length=1000)
+    retryable: bool = False
+
+
+async def noop(ctx: JobContext, payload: BaseModel) -> None:
+    return None
+
+
+async def sleep(ctx: JobContext, payload: SleepPayload) -> dict[str, float]:
+    step = payload.seconds / payload.steps
+    for done in range(1, payload.steps + 1):
+        await ctx.sleep(step)
+        ctx.progress(done / payload.steps, f"step {done}/{payload.steps}")
+    return {"slept": payload.seconds}
+
+
+async def fail(ctx: JobContext, payload: FailPayload) -> None:
+    if payload.retryable:
+        raise RetryableError(payload.message, code="demo_retryable")
+    raise PermanentError(payload.message, code="demo_failure")
+
+
+@hookimpl
+def enttok_api_version() -> int:
+    return PLUGIN_API_VERSION
+
+
+@hookimpl
+def enttok_job_types() -> list[JobType]:
+    return [
+        JobType("demo.noop", noop, description="Does nothing."),
+        JobType("demo.sleep", sleep, SleepPayload, description="Sleeps in steps, reporting progress.", max_attempts=5),
+        JobType("demo.fail", fail, FailPayload, description="Raises, retryable or not.", max_attempts=3),
+    ]

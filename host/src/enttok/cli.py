@@ -37,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"enttok {__version__}")
     commands = parser.add_subparsers(title="commands")
 
-    serve = commands.add_parser("serve", help="run the host (configured by BACKEND_* / APP_DATA_DIR / LOG_DIR)")
+    serve = commands.add_parser(
+        "serve", help="run the host (configured by BACKEND_* / APP_DATA_DIR / LOG_DIR)"
+    )
     serve.add_argument("--parent-watch", action="store_true", help="also exit when stdin closes")
     serve.set_defaults(run=_serve)
 
@@ -81,7 +83,9 @@ def _plugins(args: argparse.Namespace) -> int:
         return 0
     rows = [("PLUGIN", "VERSION", "STATE", "JOB TYPES", "SCHEDULES")]
     for plugin in described:
-        schedules = ", ".join(f"{s['id']} ({'on' if s['enabled_by_default'] else 'off'})" for s in plugin["schedules"])
+        schedules = ", ".join(
+            f"{s['id']} ({'on' if s['enabled_by_default'] else 'off'})" for s in plugin["schedules"]
+        )
         rows.append(
             (
                 plugin["name"],
@@ -111,7 +115,9 @@ class _Client:
         token = os.environ.get("BACKEND_TOKEN")
         if not token:
             raise ClientError("set BACKEND_TOKEN to the running host's token")
-        self._http = httpx.Client(base_url=url or _running_host_url(), headers={"X-Backend-Token": token}, timeout=30)
+        self._http = httpx.Client(
+            base_url=url or _running_host_url(), headers={"X-Backend-Token": token}, timeout=30
+        )
 
     def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         import httpx
@@ -134,7 +140,9 @@ def _running_host_url() -> str:
     try:
         port = json.loads(runtime.read_text())["port"]
     except (OSError, ValueError, KeyError):
-        raise ClientError(f"no running host found for {config.data_dir}; pass --url or set BACKEND_PORT") from None
+        raise ClientError(
+            f"no running host found for {config.data_dir}; pass --url or set BACKEND_PORT"
+        ) from None
     return f"http://127.0.0.1:{port}"
 
 

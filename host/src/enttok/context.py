@@ -124,7 +124,7 @@ class JobContext:
         if self._cancelled.is_set():
             raise JobCancelled(self._cancel_reason or "canceled")
 
-    async def wait_cancelled(self, timeout: float | None = None) -> bool:
+    async def wait_cancelled(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
         """Wait until the job is canceled (True) or `timeout` seconds pass (False)."""
         try:
             async with asyncio.timeout(timeout):
@@ -170,7 +170,9 @@ class JobContext:
             ).fetchone()
         return row[0] if row else None
 
-    def save_cursor(self, value: str | None, scope: str = "", connection: sqlite3.Connection | None = None) -> None:
+    def save_cursor(
+        self, value: str | None, scope: str = "", connection: sqlite3.Connection | None = None
+    ) -> None:
         """Store the cursor; pass the connection of an open transaction to commit it with the data."""
         statement = (
             "INSERT INTO sync_state (connector, scope, cursor, last_sync_at) VALUES (?, ?, ?, ?)"

@@ -41,5 +41,5 @@ class PermanentError(JobError):
     code = "permanent"
 
 
-class JobCancelled(Exception):  # noqa: N818 - it is an outcome, not an error
+class JobCancelled(Exception):
     """Raised inside a handler by `ctx.check_cancelled()` or `ctx.sleep()` once the job is canceled."""

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 REPLAY_PAGE = 500
 
 
-class SubscriberTooSlow(Exception):  # noqa: N818
+class SubscriberTooSlow(Exception):
     """The subscriber fell too far behind and was dropped; it should reconnect with `since`."""
 
 
@@ -121,7 +121,9 @@ class EventBus:
 
 def event_from_row(row: sqlite3.Row) -> dict[str, Any]:
     data = json.loads(row["data_json"]) if row["data_json"] else {}
-    return _message(row["seq"], row["type"], row["job_id"], row["level"], row["message"], row["created_at"], data)
+    return _message(
+        row["seq"], row["type"], row["job_id"], row["level"], row["message"], row["created_at"], data
+    )
 
 
 def _message(
@@ -133,4 +135,12 @@ def _message(
     created_at: str,
     data: dict[str, Any],
 ) -> dict[str, Any]:
-    return {"seq": seq, "type": type, "job_id": job_id, "level": level, "message": message, "at": created_at, **data}
+    return {
+        "seq": seq,
+        "type": type,
+        "job_id": job_id,
+        "level": level,
+        "message": message,
+        "at": created_at,
+        **data,
+    }

@@ -42,7 +42,9 @@ class Host:
         self.config = config
         self.started_at = time.monotonic()
         self.plugins = Plugins()
-        self.plugins.load([PluginSource(maintenance.NAME, maintenance, __version__), *(sources or discover(config.environ))])
+        self.plugins.load(
+            [PluginSource(maintenance.NAME, maintenance, __version__), *(sources or discover(config.environ))]
+        )
         self.database = Database(config.database_path)
         self._lock = DataDirLock(config.database_path.parent / "host.lock")
         self.job_types: dict[str, RegisteredJobType] = {}
@@ -71,7 +73,9 @@ class Host:
         self.queue = JobQueue(self.database, self.bus, max_depth=1)
         requeued, failed = self.queue.recover()
         if requeued or failed:
-            log.warning("recovered jobs left running by the last host: %d queued again, %d failed", requeued, failed)
+            log.warning(
+                "recovered jobs left running by the last host: %d queued again, %d failed", requeued, failed
+            )
         models = {r.name: r.settings_model for r in self.plugins.loaded if r.settings_model is not None}
         self.settings = Settings(self.database, models)
         self.queue.max_depth = self.settings.host.max_queue_depth
@@ -105,7 +109,9 @@ class Host:
         self.scheduler.shutdown()
         if self.pool is not None:
             await self.pool.stop(grace)
-        for record, result in call_each(self.plugins.loaded, self._startup_hook("enttok_shutdown"), "shutdown"):
+        for record, result in call_each(
+            self.plugins.loaded, self._startup_hook("enttok_shutdown"), "shutdown"
+        ):
             if inspect.isawaitable(result):
                 try:
                     await result

@@ -39,7 +39,9 @@ def compact(ctx: JobContext, payload: CompactPayload) -> dict[str, Any]:
         events = tx.execute(
             f"DELETE FROM job_events WHERE job_id IN (SELECT job_id FROM jobs WHERE {finished})", (cutoff,)
         ).rowcount
-        events += tx.execute("DELETE FROM job_events WHERE job_id IS NULL AND created_at < ?", (cutoff,)).rowcount
+        events += tx.execute(
+            "DELETE FROM job_events WHERE job_id IS NULL AND created_at < ?", (cutoff,)
+        ).rowcount
         jobs = tx.execute(f"DELETE FROM jobs WHERE {finished}", (cutoff,)).rowcount
     ctx.progress(0.5, f"pruned {jobs} jobs and {events} events")
     with ctx.db() as connection:

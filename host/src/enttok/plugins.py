@@ -174,7 +174,9 @@ def _validate(record: PluginRecord) -> None:
             f"schedule {schedule.id!r} runs {schedule.job_type!r}, which this plugin does not declare",
         )
     for migration in record.migrations:
-        _require(isinstance(migration, Migration), f"enttok_migrations returned {migration!r}, not a Migration")
+        _require(
+            isinstance(migration, Migration), f"enttok_migrations returned {migration!r}, not a Migration"
+        )
     for route in record.routes:
         _require(isinstance(route, BaseRoute), f"enttok_routes returned {route!r}, not a Starlette route")
     model = record.settings_model

@@ -25,7 +25,7 @@ TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 STATUSES = frozenset({"queued", "running"}) | TERMINAL
 
 
-class QueueFull(Exception):  # noqa: N818
+class QueueFull(Exception):
     """The queue holds its maximum of waiting jobs."""
 
 
@@ -33,7 +33,7 @@ class JobNotFound(LookupError):
     pass
 
 
-class JobAlreadyEnded(Exception):  # noqa: N818
+class JobAlreadyEnded(Exception):
     def __init__(self, status: str) -> None:
         super().__init__(status)
         self.status = status
@@ -69,7 +69,9 @@ class JobQueue:
         self.depth = self._count("queued")
 
     def _count(self, status: str) -> int:
-        return self._db.connection.execute("SELECT count(*) FROM jobs WHERE status = ?", (status,)).fetchone()[0]
+        return self._db.connection.execute(
+            "SELECT count(*) FROM jobs WHERE status = ?", (status,)
+        ).fetchone()[0]
 
     # -- life cycle
 
@@ -80,7 +82,9 @@ class JobQueue:
             {"code": "interrupted", "message": "the host stopped while the job ran", "retryable": False}
         )
         with self._db.transaction() as tx:
-            stranded = tx.execute("SELECT job_id, attempt, max_attempts FROM jobs WHERE status = 'running'").fetchall()
+            stranded = tx.execute(
+                "SELECT job_id, attempt, max_attempts FROM jobs WHERE status = 'running'"
+            ).fetchall()
             events = []
             for row in stranded:
                 out_of_attempts = row["attempt"] >= row["max_attempts"]
@@ -88,9 +92,18 @@ class JobQueue:
                 tx.execute(
                     "UPDATE jobs SET status = ?, updated_at = ?, run_after = ?, error_json = ?, finished_at = ?"
                     " WHERE job_id = ?",
-                    (status, now, now, error if out_of_attempts else None, now if out_of_attempts else None, row[0]),
+                    (
+                        status,
+                        now,
+                        now,
+                        error if out_of_attempts else None,
+                        now if out_of_attempts else None,
+                        row[0],
+                    ),
                 )
-                events.append(self._bus.record(tx, "job.status", job_id=row[0], status=status, recovered=True))
+                events.append(
+                    self._bus.record(tx, "job.status", job_id=row[0], status=status, recovered=True)
+                )
         self._bus.publish(events)
         self.depth = self._count("queued")
         failed = sum(event["status"] == "failed" for event in events)
@@ -247,7 +260,12 @@ class JobQueue:
         return job_from_row(row)
 
     def list(
-        self, *, status: str | None = None, type: str | None = None, limit: int = 50, before: str | None = None
+        self,
+        *,
+        status: str | None = None,
+        type: str | None = None,
+        limit: int = 50,
+        before: str | None = None,
     ) -> list[dict[str, Any]]:
         """Newest first; `before` is the last job_id of the previous page."""
         clauses, params = [], []

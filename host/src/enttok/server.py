@@ -88,7 +88,9 @@ async def _run(
 
     _on_signals(loop, request_exit)
     if parent_watch:
-        threading.Thread(target=_watch_stdin, args=(loop, request_exit), daemon=True, name="parent-watch").start()
+        threading.Thread(
+            target=_watch_stdin, args=(loop, request_exit), daemon=True, name="parent-watch"
+        ).start()
     serving = asyncio.create_task(server.serve(sockets=[listener]))
     ready = asyncio.create_task(server.ready.wait())
     await asyncio.wait([serving, ready], return_when=asyncio.FIRST_COMPLETED)

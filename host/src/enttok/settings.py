@@ -45,7 +45,8 @@ class Settings:
         self._database = database
         self._models = dict(plugin_models)
         stored = {
-            row[0]: json.loads(row[1]) for row in database.connection.execute("SELECT key, value_json FROM settings")
+            row[0]: json.loads(row[1])
+            for row in database.connection.execute("SELECT key, value_json FROM settings")
         }
         self.host = HostSettings.model_validate(stored.get(HOST_KEY, {}))
         self.plugins: dict[str, BaseModel] = {}
@@ -65,7 +66,9 @@ class Settings:
         """Merge `{"host": {...}, "plugins": {name: {...}}}` into the current settings."""
         errors: list[dict[str, Any]] = []
         unknown = set(changes) - {"host", "plugins"}
-        errors += [{"loc": (key,), "msg": "unknown settings section", "type": "extra_forbidden"} for key in unknown]
+        errors += [
+            {"loc": (key,), "msg": "unknown settings section", "type": "extra_forbidden"} for key in unknown
+        ]
         host = _merged(HostSettings, self.host, changes.get("host"), ("host",), errors)
         plugin_changes = changes.get("plugins") or {}
         plugins = dict(self.plugins)
@@ -92,7 +95,11 @@ class Settings:
 
 
 def _merged(
-    model: type[BaseModel], current: BaseModel, changes: Any, loc: tuple[str, ...], errors: list[dict[str, Any]]
+    model: type[BaseModel],
+    current: BaseModel,
+    changes: Any,
+    loc: tuple[str, ...],
+    errors: list[dict[str, Any]],
 ) -> Any:
     if changes is None:
         return current

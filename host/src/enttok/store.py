@@ -200,7 +200,8 @@ class Database:
             " applied_at TEXT NOT NULL, PRIMARY KEY (owner, version))"
         )
         applied = {
-            row[0] for row in connection.execute("SELECT version FROM schema_migrations WHERE owner = ?", (owner,))
+            row[0]
+            for row in connection.execute("SELECT version FROM schema_migrations WHERE owner = ?", (owner,))
         }
         versions = [migration.version for migration in migrations]
         if len(set(versions)) != len(versions):
@@ -213,7 +214,9 @@ class Database:
                 before = _schema_names(tx)
                 _apply(tx, migration.apply)
                 foreign = sorted(
-                    name for name in _schema_names(tx) - before if table_prefix and not name.startswith(table_prefix)
+                    name
+                    for name in _schema_names(tx) - before
+                    if table_prefix and not name.startswith(table_prefix)
                 )
                 if foreign:
                     raise StoreError(

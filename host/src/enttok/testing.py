@@ -160,7 +160,9 @@ class RunningHost:
                 job = self.job(job_id)
         return job
 
-    def run(self, job_type: str, payload: Mapping[str, Any] | None = None, timeout: float = 30.0) -> dict[str, Any]:
+    def run(
+        self, job_type: str, payload: Mapping[str, Any] | None = None, timeout: float = 30.0
+    ) -> dict[str, Any]:
         """Submit a job and wait for it to end; the final job record."""
         return self.wait_for_job(self.submit(job_type, payload), timeout=timeout)
 
@@ -222,7 +224,9 @@ def start_host(
     if plugins is not None or plugin_modules:
         environ["ENTTOK_PLUGINS_ALLOW"] = ",".join([*(plugins or []), *(plugin_modules or {})])
     if plugin_modules:
-        environ["ENTTOK_PLUGIN_MODULES"] = ",".join(f"{name}={module}" for name, module in plugin_modules.items())
+        environ["ENTTOK_PLUGIN_MODULES"] = ",".join(
+            f"{name}={module}" for name, module in plugin_modules.items()
+        )
     if pythonpath:
         environ["PYTHONPATH"] = os.pathsep.join([*map(str, pythonpath), environ.get("PYTHONPATH", "")])
     environ.update(env or {})

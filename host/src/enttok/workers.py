@@ -234,7 +234,9 @@ class WorkerPool:
             if not timer.expired():
                 return self._unexpected(job, context)
             context.cancel("timeout")
-            return _retry_or_fail(job, RetryableError(f"the attempt ran over {spec.timeout:g}s", code="timeout"))
+            return _retry_or_fail(
+                job, RetryableError(f"the attempt ran over {spec.timeout:g}s", code="timeout")
+            )
         except RetryableError as error:
             return _retry_or_fail(job, error)
         except JobError as error:
@@ -265,7 +267,9 @@ def _retry_or_fail(job: ClaimedJob, error: RetryableError) -> Outcome:
     if job.attempt >= job.max_attempts:
         return Outcome(job.job_id, "failed", error=_error(error.code, error.message, True))
     delay = backoff(job.attempt, error.retry_after)
-    return Outcome(job.job_id, "queued", error=_error(error.code, error.message, True), run_after=clock.iso_in(delay))
+    return Outcome(
+        job.job_id, "queued", error=_error(error.code, error.message, True), run_after=clock.iso_in(delay)
+    )
 
 
 def _jsonable(result: Any) -> Any:

@@ -36,7 +36,13 @@ class ApiError(Exception):
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
-        self.status, self.code, self.message, self.details, self.headers = status, code, message, details, headers
+        self.status, self.code, self.message, self.details, self.headers = (
+            status,
+            code,
+            message,
+            details,
+            headers,
+        )
 
 
 def error_response(
@@ -49,7 +55,11 @@ def error_response(
 def invalid(error: ValidationError, prefix: tuple[str | int, ...] = ()) -> ApiError:
     """A 422 naming every offending field, e.g. `payload.seconds`."""
     problems = [
-        {"field": ".".join(str(part) for part in (*prefix, *e["loc"])), "message": e["msg"], "type": e["type"]}
+        {
+            "field": ".".join(str(part) for part in (*prefix, *e["loc"])),
+            "message": e["msg"],
+            "type": e["type"],
+        }
         for e in error.errors(include_url=False, include_input=False)
     ]
     summary = "; ".join(f"{p['field']}: {p['message']}" if p["field"] else p["message"] for p in problems)

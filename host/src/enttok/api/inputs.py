@@ -24,7 +24,12 @@ async def body(request: Request, model: type[M]) -> M:
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(400, "invalid_json", f"The body is not valid JSON: {error}.") from None
     if not isinstance(data, dict):
-        raise ApiError(422, "invalid_input", "The body must be a JSON object.", [{"field": "", "message": "not an object"}])
+        raise ApiError(
+            422,
+            "invalid_input",
+            "The body must be a JSON object.",
+            [{"field": "", "message": "not an object"}],
+        )
     try:
         return model.model_validate(data)
     except ValidationError as error:

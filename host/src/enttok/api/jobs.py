@@ -59,7 +59,9 @@ async def submit_job(request: Request) -> JSONResponse:
 @documented("List jobs, newest first", query=JobListQuery, response=JobList, errors=(422,))
 async def list_jobs(request: Request) -> JSONResponse:
     query = inputs.query(request, JobListQuery)
-    jobs = _host(request).queue.list(status=query.status, type=query.type, limit=query.limit, before=query.before)
+    jobs = _host(request).queue.list(
+        status=query.status, type=query.type, limit=query.limit, before=query.before
+    )
     next_before = jobs[-1]["job_id"] if len(jobs) == query.limit else None
     return JSONResponse({"jobs": jobs, "next_before": next_before})
 

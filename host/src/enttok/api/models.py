@@ -17,7 +17,10 @@ class JobSubmission(Strict):
     type: str = Field(min_length=1, max_length=200, description="A job type from GET /plugins.")
     payload: dict[str, Any] = Field(default_factory=dict, description="Checked against the type's schema.")
     dedupe_key: str | None = Field(
-        None, min_length=1, max_length=200, description="While a job with this key is queued or running, return it."
+        None,
+        min_length=1,
+        max_length=200,
+        description="While a job with this key is queued or running, return it.",
     )
     run_after: AwareDatetime | None = Field(None, description="Not before this time (ISO 8601 with a zone).")
 

@@ -91,11 +91,16 @@ def _operation(path: str, endpoint: Any, schemas: dict[str, Any]) -> dict[str, A
     if query := meta.get("query"):
         for name, field in query.model_fields.items():
             schema = query.model_json_schema()["properties"][field.alias or name]
-            parameters.append({"name": field.alias or name, "in": "query", "required": False, "schema": schema})
+            parameters.append(
+                {"name": field.alias or name, "in": "query", "required": False, "schema": schema}
+            )
     if parameters:
         operation["parameters"] = parameters
     if body := meta.get("body"):
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body, schemas)}}}
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(body, schemas)}},
+        }
     status = str(meta.get("status", 200))
     if response := meta.get("response"):
         content = {"application/json": {"schema": _ref(response, schemas)}}
@@ -109,4 +114,6 @@ def _operation(path: str, endpoint: Any, schemas: dict[str, Any]) -> dict[str, A
 
 
 def _path_parameters(path: str) -> list[str]:
-    return [part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{") and part.endswith("}")]
+    return [
+        part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{") and part.endswith("}")
+    ]

@@ -11,7 +11,15 @@ from starlette.routing import Route
 from enttok import __version__, clock
 from enttok.api import inputs, openapi
 from enttok.api.errors import ApiError
-from enttok.api.models import ActivityList, ActivityQuery, Health, PluginList, SettingsChange, SettingsView, Status
+from enttok.api.models import (
+    ActivityList,
+    ActivityQuery,
+    Health,
+    PluginList,
+    SettingsChange,
+    SettingsView,
+    Status,
+)
 from enttok.api.openapi import documented
 from enttok.host import Host
 from enttok.settings import SettingsError
@@ -31,7 +39,9 @@ async def status(request: Request) -> JSONResponse:
     return JSONResponse(_host(request).status())
 
 
-@documented("Every discovered plugin, loaded or failed, with its job types' JSON Schemas", response=PluginList)
+@documented(
+    "Every discovered plugin, loaded or failed, with its job types' JSON Schemas", response=PluginList
+)
 async def plugins(request: Request) -> JSONResponse:
     host = _host(request)
     return JSONResponse({"plugins": [host.describe_plugin(r) for r in host.plugins.records.values()]})
@@ -42,8 +52,12 @@ async def get_settings(request: Request) -> JSONResponse:
     return JSONResponse(_host(request).settings.public())
 
 
-@documented("Validate and save settings; nothing is saved if any field is invalid", body=SettingsChange,
-            response=SettingsView, errors=(400, 422))
+@documented(
+    "Validate and save settings; nothing is saved if any field is invalid",
+    body=SettingsChange,
+    response=SettingsView,
+    errors=(400, 422),
+)
 async def post_settings(request: Request) -> JSONResponse:
     change = await inputs.body(request, SettingsChange)
     host = _host(request)
@@ -55,7 +69,9 @@ async def post_settings(request: Request) -> JSONResponse:
     return JSONResponse(host.settings.public())
 
 
-@documented("The shared activity timeline, newest first", query=ActivityQuery, response=ActivityList, errors=(422,))
+@documented(
+    "The shared activity timeline, newest first", query=ActivityQuery, response=ActivityList, errors=(422,)
+)
 async def activity(request: Request) -> JSONResponse:
     query = inputs.query(request, ActivityQuery)
     clauses, params = [], []
@@ -76,7 +92,10 @@ async def activity(request: Request) -> JSONResponse:
         (*params, query.limit),
     )
     events = [
-        {**{key: row[key] for key in row.keys() if key != "raw_json"}, "raw": json.loads(row["raw_json"] or "null")}
+        {
+            **{key: row[key] for key in row.keys() if key != "raw_json"},  # noqa: SIM118 - a sqlite3.Row
+            "raw": json.loads(row["raw_json"] or "null"),
+        }
         for row in rows
     ]
     return JSONResponse({"events": events})

@@ -57,6 +57,12 @@ def enttok_api_version() -> int:
 def enttok_job_types() -> list[JobType]:
     return [
         JobType("demo.noop", noop, description="Does nothing."),
-        JobType("demo.sleep", sleep, SleepPayload, description="Sleeps in steps, reporting progress.", max_attempts=5),
+        JobType(
+            "demo.sleep",
+            sleep,
+            SleepPayload,
+            description="Sleeps in steps, reporting progress.",
+            max_attempts=5,
+        ),
         JobType("demo.fail", fail, FailPayload, description="Raises, retryable or not.", max_attempts=3),
     ]

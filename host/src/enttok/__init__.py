@@ -6,7 +6,15 @@ host's own machinery and may change between releases.
 
 from enttok.context import JobContext
 from enttok.declarations import JobType, Migration, Schedule
-from enttok.errors import JobCancelled, JobError, PermanentError, RetryableError
+from enttok.errors import (
+    AuthFailed,
+    JobCancelled,
+    JobError,
+    NotReady,
+    PermanentError,
+    RateLimited,
+    RetryableError,
+)
 from enttok.markers import hookimpl
 
 __version__ = "0.1.0"
@@ -16,12 +24,15 @@ PLUGIN_API_VERSION = 1
 
 __all__ = [
     "PLUGIN_API_VERSION",
+    "AuthFailed",
     "JobCancelled",
     "JobContext",
     "JobError",
     "JobType",
     "Migration",
+    "NotReady",
     "PermanentError",
+    "RateLimited",
     "RetryableError",
     "Schedule",
     "__version__",

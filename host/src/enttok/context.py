@@ -13,14 +13,21 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, TypeVar
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from enttok import clock
+from enttok.accounts import Account, Accounts
 from enttok.errors import JobCancelled
 from enttok.store import Database, transaction
+from enttok.sync import SyncPage, read_cursor, sync_page
+
+if TYPE_CHECKING:  # httpx loads on a job's first request, not at start-up
+    import httpx
+
+    from enttok.ratelimits import RateLimits
 
 T = TypeVar("T")
 
@@ -28,6 +35,17 @@ PROGRESS_INTERVAL = 0.25
 
 ProgressSink = Callable[[str, "float | None", "str | None"], None]
 LogSink = Callable[[str, str, str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class HostServices:
+    """What the host lends every attempt."""
+
+    database: Database
+    accounts: Accounts
+    rate_limits: RateLimits
+    on_progress: ProgressSink
+    on_log: LogSink
 
 
 class JobContext:
@@ -39,11 +57,9 @@ class JobContext:
         plugin: str,
         attempt: int,
         max_attempts: int,
-        database: Database,
         settings: BaseModel | None,
+        services: HostServices,
         loop: asyncio.AbstractEventLoop,
-        on_progress: ProgressSink,
-        on_log: LogSink,
     ) -> None:
         self.job_id = job_id
         self.job_type = job_type
@@ -53,11 +69,9 @@ class JobContext:
         self.settings: Any = settings
         """The plugin's settings (its `enttok_settings_model`) as they were when the attempt began."""
         self.logger = logging.getLogger(f"enttok.plugins.{plugin}")
-        self._database = database
+        self._services = services
         self._loop = loop
         self._loop_thread = threading.get_ident()
-        self._on_progress = on_progress
-        self._on_log = on_log
         self._cancel_reason: str | None = None
         self._cancelled = threading.Event()
         self._cancelled_async = asyncio.Event()
@@ -76,7 +90,7 @@ class JobContext:
     def log(self, message: str, level: str = "info", **data: Any) -> None:
         """Add an entry to the job's events (and the event stream)."""
         self.logger.log(logging.getLevelName(level.upper()), "%s: %s", self.job_id, message)
-        self._on_loop(self._on_log, self.job_id, level, message, data)
+        self._on_loop(self._services.on_log, self.job_id, level, message, data)
 
     def _queue_progress(self, fraction: float | None, message: str | None) -> None:
         if self._pending is not None:
@@ -100,7 +114,7 @@ class JobContext:
         fraction, message = self._pending
         self._pending = None
         self._last_report = self._loop.time()
-        self._on_progress(self.job_id, fraction, message)
+        self._services.on_progress(self.job_id, fraction, message)
 
     def _on_loop(self, function: Callable[..., Any], *args: Any) -> None:
         if threading.get_ident() == self._loop_thread:
@@ -150,7 +164,7 @@ class JobContext:
     @contextmanager
     def db(self) -> Iterator[sqlite3.Connection]:
         """A connection of the job's own to the host database (autocommit; use `transaction`)."""
-        connection = self._database.connect()
+        connection = self._services.database.connect()
         try:
             yield connection
         finally:
@@ -162,29 +176,34 @@ class JobContext:
         with self.db() as connection, transaction(connection) as tx:
             yield tx
 
-    def cursor(self, scope: str = "") -> str | None:
-        """This plugin's sync cursor for `scope` (an account, a calendar), or None."""
-        with self.db() as connection:
-            row = connection.execute(
-                "SELECT cursor FROM sync_state WHERE connector = ? AND scope = ?", (self.plugin, scope)
-            ).fetchone()
-        return row[0] if row else None
+    def sync(self, scope: str = "") -> AbstractContextManager[SyncPage]:
+        """One page of a sync: its rows, activity entries and next cursor, committed together
+        when the block ends (see `enttok.sync`). `scope` is usually the account id."""
+        return sync_page(self._services.database.connect, self.plugin, scope)
 
-    def save_cursor(
-        self, value: str | None, scope: str = "", connection: sqlite3.Connection | None = None
-    ) -> None:
-        """Store the cursor; pass the connection of an open transaction to commit it with the data."""
-        statement = (
-            "INSERT INTO sync_state (connector, scope, cursor, last_sync_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (connector, scope) DO UPDATE SET cursor = excluded.cursor,"
-            " last_sync_at = excluded.last_sync_at"
-        )
-        params = (self.plugin, scope, value, clock.now_iso())
-        if connection is not None:
-            connection.execute(statement, params)
-            return
-        with self.db() as own:
-            own.execute(statement, params)
+    def cursor(self, scope: str = "") -> str | None:
+        """This plugin's committed sync cursor for `scope`, or None."""
+        with self.db() as connection:
+            return read_cursor(connection, self.plugin, scope)
+
+    # -- accounts and upstreams
+
+    def account(self, account_id: str) -> Account:
+        """One of this plugin's accounts, secrets included (raises AccountNotFound)."""
+        return self._services.accounts.load(self.plugin, account_id)
+
+    def http(self, provider: str, credential: str, **options: Any) -> httpx.AsyncClient:
+        """An `httpx.AsyncClient` sharing the host's rate-limit budget for this credential
+        (an account id, never the secret itself). `options` go to the client (base_url, headers...)."""
+        from enttok.http import async_client
+
+        return async_client(self._services.rate_limits.budget(provider, credential), **options)
+
+    def http_sync(self, provider: str, credential: str, **options: Any) -> httpx.Client:
+        """The same as `http`, for blocking handlers."""
+        from enttok.http import sync_client
+
+        return sync_client(self._services.rate_limits.budget(provider, credential), **options)
 
     # -- threads
 

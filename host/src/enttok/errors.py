@@ -43,3 +43,33 @@ class PermanentError(JobError):
 
 class JobCancelled(Exception):
     """Raised inside a handler by `ctx.check_cancelled()` or `ctx.sleep()` once the job is canceled."""
+
+
+#: A dependency is not ready yet (a service starting, a lock held): retried with backoff.
+NotReady = RetryableError
+
+
+class RateLimited(RetryableError):
+    """The credential's rate-limit budget is spent until `retry_after` seconds from now.
+
+    Raised by the host's HTTP client (`JobContext.http`); the job is queued again for the
+    reset time without spending an attempt, and the wait is announced as a `ratelimit` event.
+    """
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float, provider: str, credential: str) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.provider = provider
+        self.credential = credential
+
+
+class AuthFailed(JobError):
+    """The upstream refused the account's credentials. The job fails without retries and the
+    account is marked `needs_reauth` until the user signs in again."""
+
+    code = "auth_failed"
+
+    def __init__(self, message: str, *, account_id: str | None = None) -> None:
+        super().__init__(message)
+        self.account_id = account_id

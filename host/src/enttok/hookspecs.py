@@ -10,7 +10,7 @@ the host running.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from enttok.markers import hookspec
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
     from starlette.routing import BaseRoute
 
+    from enttok.accounts import Account
     from enttok.declarations import JobType, Migration, Schedule
     from enttok.plugin_host import PluginHost
 
@@ -55,6 +56,25 @@ def enttok_routes() -> Sequence[BaseRoute]:
 @hookspec
 def enttok_settings_model() -> type[BaseModel]:
     """A pydantic model for this plugin's settings; every field needs a default."""
+
+
+@hookspec
+def enttok_account_model() -> type[BaseModel]:
+    """A pydantic model of one account of this connector (a site URL, a user name, a token).
+
+    Fields annotated `SecretStr` are secrets: the host keeps them in the OS keyring and
+    nowhere else. Declaring a model gives the plugin the routes
+    `/plugins/<plugin>/accounts[/{account_id}[/test|/resync]]` and `JobContext.account()`.
+    """
+
+
+@hookspec
+async def enttok_check_account(host: PluginHost, account: Account) -> dict[str, Any] | None:
+    """Test an account's connection (`POST .../accounts/{id}/test`).
+
+    Return details to show (the signed-in user, say); raise `AuthFailed` for refused
+    credentials (the account becomes `needs_reauth`) or `NotReady` for a passing failure.
+    """
 
 
 @hookspec

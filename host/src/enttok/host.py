@@ -17,13 +17,17 @@ from typing import Any
 from pydantic import BaseModel
 
 from enttok import __version__, maintenance
+from enttok.accounts import Accounts
 from enttok.config import RuntimeConfig
+from enttok.context import HostServices
 from enttok.events import EventBus
 from enttok.lock import DataDirLock
 from enttok.plugin_host import PluginHost
 from enttok.plugins import PluginRecord, Plugins, PluginSource, call_each, discover
 from enttok.queue import JobQueue
+from enttok.ratelimits import RateLimits
 from enttok.scheduler import Scheduler
+from enttok.secrets import Secrets
 from enttok.settings import Settings
 from enttok.store import HOST_MIGRATIONS, HOST_OWNER, Database
 from enttok.workers import RegisteredJobType, WorkerPool
@@ -51,6 +55,9 @@ class Host:
         self._plugin_hosts: dict[str, PluginHost] = {}
         self.pool: WorkerPool | None = None
         self.scheduler = Scheduler(self._enqueue_scheduled)
+        self.secrets = Secrets(config.data_dir, config.secret_key)
+        self.accounts = Accounts(self.database.connect, self.secrets)
+        self.rate_limits = RateLimits()
 
     # -- start and stop
 
@@ -79,6 +86,18 @@ class Host:
         models = {r.name: r.settings_model for r in self.plugins.loaded if r.settings_model is not None}
         self.settings = Settings(self.database, models)
         self.queue.max_depth = self.settings.host.max_queue_depth
+        for record in self.plugins.loaded:
+            if record.account_model is not None:
+                self.accounts.register(record.name, record.account_model)
+        self.services = HostServices(
+            database=self.database,
+            accounts=self.accounts,
+            rate_limits=self.rate_limits,
+            on_progress=self.queue.report_progress,
+            on_log=lambda job_id, level, message, data: self.bus.emit(
+                "log", job_id=job_id, level=level, message=message, **data
+            ),
+        )
         self.job_types = {
             job_type.name: RegisteredJobType(record.name, job_type)
             for record in self.plugins.loaded
@@ -89,7 +108,7 @@ class Host:
         self.pool = WorkerPool(
             queue=self.queue,
             bus=self.bus,
-            database=self.database,
+            services=self.services,
             job_types=self.job_types,
             settings_of=lambda name: self.settings.plugins.get(name),
             size=self.settings.host.workers,
@@ -221,4 +240,5 @@ class Host:
             ],
             "routes": [f"/plugins/{record.name}{getattr(route, 'path', '')}" for route in record.routes],
             "settings_schema": settings_model.model_json_schema() if settings_model else None,
+            "account_schema": record.account_model.model_json_schema() if record.account_model else None,
         }

@@ -43,6 +43,7 @@ class PluginRecord:
     routes: list[BaseRoute] = field(default_factory=list)
     migrations: list[Migration] = field(default_factory=list)
     settings_model: type[BaseModel] | None = None
+    account_model: type[BaseModel] | None = None
 
     @property
     def state(self) -> str:
@@ -117,6 +118,7 @@ class Plugins:
             record.routes = list(self.call(record, "enttok_routes", ()))
             record.migrations = list(self.call(record, "enttok_migrations", ()))
             record.settings_model = self.call(record, "enttok_settings_model", None)
+            record.account_model = self.call(record, "enttok_account_model", None)
             _validate(record)
         except Exception as error:
             record.fail(f"{type(error).__name__}: {error}")
@@ -179,11 +181,14 @@ def _validate(record: PluginRecord) -> None:
         )
     for route in record.routes:
         _require(isinstance(route, BaseRoute), f"enttok_routes returned {route!r}, not a Starlette route")
-    model = record.settings_model
-    _require(
-        model is None or (isinstance(model, type) and issubclass(model, BaseModel)),
-        "enttok_settings_model returned something that is not a pydantic model class",
-    )
+    for hook, model in (
+        ("enttok_settings_model", record.settings_model),
+        ("enttok_account_model", record.account_model),
+    ):
+        _require(
+            model is None or (isinstance(model, type) and issubclass(model, BaseModel)),
+            f"{hook} returned something that is not a pydantic model class",
+        )
 
 
 def _require(condition: object, reason: str) -> None:

@@ -94,6 +94,23 @@ HOST_MIGRATIONS: tuple[Migration, ...] = (
         """,
         "host tables",
     ),
+    Migration(
+        2,
+        """
+        CREATE TABLE accounts (
+            plugin TEXT NOT NULL,
+            account_id TEXT NOT NULL,
+            data_json TEXT NOT NULL,
+            secret_fields TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'active',
+            status_reason TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (plugin, account_id)
+        );
+        """,
+        "connector accounts (their secrets live in the keyring)",
+    ),
 )
 
 

@@ -21,12 +21,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from enttok import clock
-from enttok.context import JobContext
+from enttok.context import HostServices, JobContext
 from enttok.declarations import Handler, JobType
-from enttok.errors import JobCancelled, JobError, RetryableError
+from enttok.errors import AuthFailed, JobCancelled, JobError, RateLimited, RetryableError
 from enttok.events import EventBus
 from enttok.queue import ClaimedJob, JobQueue, Outcome
-from enttok.store import Database
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ class WorkerPool:
         *,
         queue: JobQueue,
         bus: EventBus,
-        database: Database,
+        services: HostServices,
         job_types: Mapping[str, RegisteredJobType],
         settings_of: Callable[[str], BaseModel | None],
         size: int,
@@ -74,7 +73,7 @@ class WorkerPool:
         self.queue = queue
         self.size = size
         self._bus = bus
-        self._database = database
+        self._services = services
         self._job_types = job_types
         self._settings_of = settings_of
         self._handlers: dict[str, Handler] = {}
@@ -169,11 +168,9 @@ class WorkerPool:
             plugin=registered.plugin if registered else "",
             attempt=job.attempt,
             max_attempts=job.max_attempts,
-            database=self._database,
             settings=self._settings_of(registered.plugin) if registered else None,
+            services=self._services,
             loop=asyncio.get_running_loop(),
-            on_progress=self.queue.report_progress,
-            on_log=self._log_event,
         )
         attempt = _Attempt(job, registered, context)
         self._running[job.job_id] = attempt
@@ -237,8 +234,13 @@ class WorkerPool:
             return _retry_or_fail(
                 job, RetryableError(f"the attempt ran over {spec.timeout:g}s", code="timeout")
             )
+        except RateLimited as error:
+            return self._rate_limited(job, error)
         except RetryableError as error:
             return _retry_or_fail(job, error)
+        except AuthFailed as error:
+            self._auth_failed(attempt, error)
+            return _failed(job, error.code, error.message)
         except JobError as error:
             return _failed(job, error.code, error.message)
         except Exception:
@@ -251,8 +253,41 @@ class WorkerPool:
         context.log(f"handler raised {summary}", level="error", traceback=trace)
         return _failed(job, "handler_error", summary)
 
-    def _log_event(self, job_id: str, level: str, message: str, data: dict[str, Any]) -> None:
-        self._bus.emit("log", job_id=job_id, level=level, message=message, **data)
+    def _rate_limited(self, job: ClaimedJob, error: RateLimited) -> Outcome:
+        """Back to the queue until the reset, without spending an attempt; the wait is announced."""
+        until = clock.iso_in(error.retry_after or 0)
+        self._bus.emit(
+            "ratelimit",
+            job_id=job.job_id,
+            message=error.message,
+            provider=error.provider,
+            credential=error.credential,
+            until=until,
+        )
+        return Outcome(
+            job.job_id,
+            "queued",
+            error=_error(error.code, error.message, True),
+            run_after=until,
+            refund_attempt=True,
+        )
+
+    def _auth_failed(self, attempt: _Attempt, error: AuthFailed) -> None:
+        """Mark the account `needs_reauth` and tell the UI; the job itself fails without retries."""
+        account_id = error.account_id or attempt.job.payload.get("account_id")
+        plugin = attempt.context.plugin
+        if account_id and self._services.accounts.set_status(
+            plugin, account_id, "needs_reauth", error.message
+        ):
+            self._bus.emit(
+                "account.status",
+                job_id=attempt.job.job_id,
+                level="warning",
+                message=f"{plugin} account {account_id} needs to sign in again",
+                plugin=plugin,
+                account_id=account_id,
+                status="needs_reauth",
+            )
 
 
 def _error(code: str, message: str, retryable: bool) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 
 from enttok.api import errors, jobs, stream, system
+from enttok.api.accounts import account_routes
 from enttok.api.security import GuardMiddleware
 from enttok.host import Host
 
@@ -24,7 +25,10 @@ def create_app(host: Host) -> Starlette:
             await host.stop()
 
     routes: list[BaseRoute] = [*system.routes, *jobs.routes, *stream.routes]
-    routes += [Mount(f"/plugins/{r.name}", routes=r.routes) for r in host.plugins.loaded if r.routes]
+    for record in host.plugins.loaded:
+        plugin_routes = [*(account_routes(record.name) if record.account_model else []), *record.routes]
+        if plugin_routes:
+            routes.append(Mount(f"/plugins/{record.name}", routes=plugin_routes))
     app = Starlette(
         routes=routes,
         middleware=[

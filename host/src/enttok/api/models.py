@@ -144,6 +144,7 @@ class PluginInfo(BaseModel):
     schedules: list[ScheduleInfo]
     routes: list[str]
     settings_schema: dict[str, Any] | None
+    account_schema: dict[str, Any] | None
 
 
 class PluginList(BaseModel):

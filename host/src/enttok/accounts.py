@@ -102,7 +102,8 @@ class Accounts:
         row = self._row(plugin, account_id)
         values = json.loads(row["data_json"])
         for field in json.loads(row["secret_fields"]):
-            values[field] = self.secrets.get(self.secret_key(plugin, account_id, field))
+            value = self.secrets.get(self.secret_key(plugin, account_id, field))
+            values[field] = SecretStr(value) if value is not None else None
         settings = self.models[plugin].model_construct(**values)
         return Account(self, plugin, account_id, row["status"], settings)
 

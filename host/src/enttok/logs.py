@@ -48,6 +48,10 @@ def setup(log_dir: Path, level: int = logging.INFO) -> None:
     for handler in (file_handler, stderr_handler):
         handler.setFormatter(formatter)
         root.addHandler(handler)
-    root.setLevel(level)
-    # uvicorn's access log would write every query string, and with it a WebSocket ?token=.
+    root.setLevel(logging.INFO)
+    logging.getLogger("enttok").setLevel(level)
+    # uvicorn's access log would write every query string, and with it a WebSocket ?token=;
+    # httpx logs every URL a connector requests, and some APIs take keys in the query.
     logging.getLogger("uvicorn.access").disabled = True
+    for chatty in ("httpx", "httpcore", "apscheduler"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)

@@ -5,15 +5,31 @@ checks, and an example of the plugin API.
 - `demo.sleep` `{"seconds": float, "steps": int}`: sleeps in `steps` steps, reporting
   progress after each, and stops at once when canceled.
 - `demo.fail` `{"message": str, "retryable": bool}`: raises, retryable or not.
+- `demo.sync` `{"account_id": str}`: the reference connector (see `sync.py`): pages through
+  the demo API (faked in `fake_api.py`) for an account, into `demo_items` and the timeline.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from enttok import JobContext, JobType, PermanentError, RetryableError, hookimpl
+from enttok import JobContext, JobType, Migration, PermanentError, RetryableError, hookimpl
 
 PLUGIN_API_VERSION = 1
+
+
+class DemoAccount(BaseModel):
+    """A demo API account: where the API is, and the OAuth refresh token (a secret)."""
+
+    base_url: str = Field(description="The demo API's base URL.")
+    refresh_token: SecretStr | None = Field(None, description="OAuth refresh token; rotated on every use.")
+
+
+class SyncPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: str = Field(min_length=1, description="The demo account to sync.")
+    page_size: int = Field(100, ge=1, le=100, description="Items per request.")
 
 
 class SleepPayload(BaseModel):
@@ -65,4 +81,39 @@ def enttok_job_types() -> list[JobType]:
             max_attempts=5,
         ),
         JobType("demo.fail", fail, FailPayload, description="Raises, retryable or not.", max_attempts=3),
+        JobType(
+            "demo.sync",
+            "enttok_demo.sync:sync",  # imported on the first sync, like a heavy SDK would be
+            SyncPayload,
+            description="Sync the demo API's items for an account.",
+            max_attempts=5,
+            timeout=300,
+            concurrency=2,
+        ),
+    ]
+
+
+@hookimpl
+def enttok_account_model() -> type[BaseModel]:
+    return DemoAccount
+
+
+@hookimpl
+def enttok_migrations() -> list[Migration]:
+    return [
+        Migration(
+            1,
+            """
+            CREATE TABLE demo_items (
+                account_id TEXT NOT NULL,
+                item_id TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                title TEXT NOT NULL,
+                author TEXT,
+                updated_at TEXT NOT NULL,
+                PRIMARY KEY (account_id, item_id)
+            );
+            """,
+            "items synced from the demo API",
+        )
     ]

@@ -47,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true", help="print JSON instead of a table")
     plugins.set_defaults(run=_plugins)
 
+    scaffold = commands.add_parser("new-plugin", help="write a ready-to-test connector package")
+    scaffold.add_argument("name", help="the plugin's name, lower_snake_case")
+    scaffold.add_argument("--dir", default=".", help="where to write enttok-<name>/ (default: here)")
+    scaffold.set_defaults(run=_new_plugin)
+
     jobs = commands.add_parser("jobs", help="submit and list jobs on a running host")
     jobs_commands = jobs.add_subparsers(title="jobs commands")
     submit = jobs_commands.add_parser("submit", help="submit a job")
@@ -70,6 +75,20 @@ def _serve(args: argparse.Namespace) -> int:
     from enttok.server import serve
 
     return serve(RuntimeConfig.from_env(), parent_watch=args.parent_watch)
+
+
+def _new_plugin(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from enttok.scaffold import ScaffoldError, new_plugin
+
+    try:
+        target = new_plugin(args.name, Path(args.dir))
+    except ScaffoldError as error:
+        print(f"enttok: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {target}\nnext: pip install -e {target} && pytest {target}")
+    return 0
 
 
 def _plugins(args: argparse.Namespace) -> int:

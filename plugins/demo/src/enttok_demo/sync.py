@@ -1,7 +1,7 @@
 """`demo.sync`: the reference connector job. It shows each part of the connector kit:
 
 - the account (`ctx.account`), whose refresh token is a secret the keyring holds;
-- OAuth refresh with token rotation, the new refresh token saved before it is used;
+- OAuth refresh with token rotation (`enttok.oauth`), the new refresh token saved first;
 - the host's HTTP client (`ctx.http`), sharing one rate-limit budget per account;
 - a cursor committed with the rows and timeline entries it covers (`ctx.sync`);
 - the failure kinds: AuthFailed for refused credentials, RetryableError for bad pages.
@@ -11,26 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import httpx
-
 from enttok import AuthFailed, JobContext, RetryableError
-from enttok.accounts import Account
+from enttok.oauth import refresh_access_token
 from enttok.sync import Activity
 from enttok_demo import SyncPayload
-
-
-async def refresh_access_token(http: httpx.AsyncClient, account: Account) -> str:
-    response = await http.post(
-        "/oauth/token",
-        data={"grant_type": "refresh_token", "refresh_token": account.secret("refresh_token") or ""},
-    )
-    if response.status_code in (400, 401):
-        raise AuthFailed("the demo API refused the refresh token; sign in again", account_id=account.id)
-    response.raise_for_status()
-    tokens = response.json()
-    # The old refresh token is dead from this moment: keep the new one before anything else.
-    account.save_secret("refresh_token", tokens["refresh_token"])
-    return tokens["access_token"]
 
 
 async def sync(ctx: JobContext, payload: SyncPayload) -> dict[str, int]:

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -23,6 +23,9 @@ from enttok.store import Database
 
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 STATUSES = frozenset({"queued", "running"}) | TERMINAL
+CLAIM_LOOKAHEAD = 4
+"""A claim reads this many candidates per free slot, so jobs of a type at its concurrency
+limit do not hide the due jobs behind them."""
 
 
 class QueueFull(Exception):
@@ -157,19 +160,30 @@ class JobQueue:
         }
         return record, True
 
-    def claim(self, limit: int, skip_types: Collection[str] = ()) -> list[ClaimedJob]:
-        """Mark up to `limit` due jobs running, oldest `run_after` first."""
+    def claim(self, limit: int, room: Mapping[str, int] | None = None) -> list[ClaimedJob]:
+        """Mark up to `limit` due jobs running, oldest `run_after` first. `room` caps the job
+        types that have a concurrency limit: how many more of each may start now."""
+        room = dict(room or {})
         if limit <= 0 or self.depth == 0:
             return []
         now = clock.now_iso()
-        skip = list(skip_types)
-        exclusion = f" AND type NOT IN ({', '.join('?' * len(skip))})" if skip else ""
+        full = [name for name, free in room.items() if free <= 0]
+        exclusion = f" AND type NOT IN ({', '.join('?' * len(full))})" if full else ""
         with self._db.transaction() as tx:
-            rows = tx.execute(
+            candidates = tx.execute(
                 "SELECT job_id, type, payload_json, attempt, max_attempts FROM jobs"
                 f" WHERE status = 'queued' AND run_after <= ?{exclusion} ORDER BY run_after, job_id LIMIT ?",
-                (now, *skip, limit),
+                (now, *full, limit * CLAIM_LOOKAHEAD),
             ).fetchall()
+            rows = []
+            for row in candidates:
+                if row[1] in room:
+                    if room[row[1]] <= 0:
+                        continue
+                    room[row[1]] -= 1
+                rows.append(row)
+                if len(rows) == limit:
+                    break
             if not rows:
                 return []
             tx.executemany(

@@ -132,7 +132,7 @@ class WorkerPool:
             self._wake.clear()
             self._settle()
             free = self.size - len(self._running)
-            claimed = self.queue.claim(free, self._saturated_types()) if free > 0 else []
+            claimed = self.queue.claim(free, self._room_per_type()) if free > 0 else []
             for job in claimed:
                 self._start(job)
             if claimed and len(claimed) == free:
@@ -151,14 +151,14 @@ class WorkerPool:
         except TimeoutError:
             pass
 
-    def _saturated_types(self) -> list[str]:
-        counts = Counter(attempt.job.type for attempt in self._running.values())
-        return [
-            name
-            for name, count in counts.items()
-            if (registered := self._job_types.get(name)) and registered.spec.concurrency is not None
-            if count >= registered.spec.concurrency
-        ]
+    def _room_per_type(self) -> dict[str, int]:
+        """How many more jobs of each concurrency-limited type may start now."""
+        running = Counter(attempt.job.type for attempt in self._running.values())
+        return {
+            name: registered.spec.concurrency - running[name]
+            for name, registered in self._job_types.items()
+            if registered.spec.concurrency is not None
+        }
 
     def _start(self, job: ClaimedJob) -> None:
         registered = self._job_types.get(job.type)

@@ -11,9 +11,13 @@ checks, and an example of the plugin API.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from enttok import JobContext, JobType, Migration, PermanentError, RetryableError, hookimpl
+from enttok.accounts import Account
+from enttok.plugin_host import PluginHost
 
 PLUGIN_API_VERSION = 1
 
@@ -96,6 +100,18 @@ def enttok_job_types() -> list[JobType]:
 @hookimpl
 def enttok_account_model() -> type[BaseModel]:
     return DemoAccount
+
+
+@hookimpl
+async def enttok_check_account(host: PluginHost, account: Account) -> dict[str, Any]:
+    """Signing in is the test: a refresh that the demo API accepts (and rotates)."""
+    import httpx
+
+    from enttok.oauth import refresh_access_token
+
+    async with httpx.AsyncClient(base_url=account.settings.base_url, timeout=10, trust_env=False) as http:
+        await refresh_access_token(http, account)
+    return {"signed_in": True}
 
 
 @hookimpl

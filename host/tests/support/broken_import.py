@@ -1,0 +1,3 @@
+"""A plugin module that cannot even be imported."""
+
+raise RuntimeError("broken_import cannot be imported: missing dependency frobnicate")

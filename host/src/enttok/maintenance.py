@@ -18,11 +18,13 @@ NAME = "maintenance"
 
 
 class MaintenanceSettings(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     retention_days: float = Field(30, ge=0, description="Finished jobs older than this are pruned.")
 
 
 class CompactPayload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     retention_days: float | None = Field(None, ge=0, description="Overrides the setting for this run.")
     vacuum: bool = Field(False, description="Rewrite the file to give freed pages back to the disk.")

@@ -20,7 +20,7 @@ HOST_KEY = "host"
 
 
 class HostSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     workers: int = Field(4, ge=1, le=64, description="Jobs that may run at once.")
     max_queue_depth: int = Field(

@@ -37,6 +37,7 @@ def create_app(host: Host) -> Starlette:
         exception_handlers=errors.HANDLERS,
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # `/status/` is a 404 like any unknown path, not a redirect
     app.state.host = host
     app.state.openapi = None
     return app

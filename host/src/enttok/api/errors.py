@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.types import Scope
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +78,28 @@ async def http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
     code = _HTTP_CODES.get(error.status_code, "http_error")
     message = error.detail if isinstance(error.detail, str) else code.replace("_", " ")
+    headers = error.headers
     if error.status_code == 404:
         message = f"No route {request.method} {request.url.path}."
-    return error_response(error.status_code, code, message, headers=error.headers)
+    elif error.status_code == 405:
+        allowed = allowed_methods(request.app.router.routes, request.scope)
+        headers = {**(headers or {}), "Allow": ", ".join(sorted(allowed))}
+        message = f"{request.method} is not allowed here; use {' or '.join(sorted(allowed))}."
+    return error_response(error.status_code, code, message, headers=headers)
+
+
+def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> set[str]:
+    """Every method some route serves at this path: GET and POST of one path may be two routes."""
+    allowed: set[str] = set()
+    for route in routes:
+        match, child = route.matches({**scope, "method": "OPTIONS"})
+        if match == Match.NONE:
+            continue
+        if isinstance(route, Mount):
+            allowed |= allowed_methods(route.routes, {**scope, **child})
+        elif isinstance(route, Route):
+            allowed |= set(route.methods or ())
+    return allowed
 
 
 async def unexpected_error(request: Request, error: Exception) -> JSONResponse:

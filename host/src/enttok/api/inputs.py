@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -23,6 +24,13 @@ async def body(request: Request, model: type[M]) -> M:
         data = json.loads(raw) if raw else None
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(400, "invalid_json", f"The body is not valid JSON: {error}.") from None
+    if (where := _non_finite(data)) is not None:
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"Invalid input: {where or 'the body'}: numbers must be finite.",
+            [{"field": where, "message": "numbers must be finite", "type": "finite_number"}],
+        )
     if not isinstance(data, dict):
         raise ApiError(
             422,
@@ -45,3 +53,15 @@ def query(request: Request, model: type[M]) -> M:
         return model.model_validate(dict(params))
     except ValidationError as error:
         raise invalid(error) from None
+
+
+def _non_finite(value: object, path: str = "") -> str | None:
+    """The dotted path of the first infinite or NaN number (JSON's `1e400`, `Infinity`), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _non_finite(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+
+def _in_utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range once converted to UTC") from None
+
+
+#: An aware time that can be written in UTC (years 1 to 9999 once converted).
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
 
@@ -22,7 +34,7 @@ class JobSubmission(Strict):
         max_length=200,
         description="While a job with this key is queued or running, return it.",
     )
-    run_after: AwareDatetime | None = Field(None, description="Not before this time (ISO 8601 with a zone).")
+    run_after: UtcDatetime | None = Field(None, description="Not before this time (ISO 8601 with a zone).")
 
 
 class JobCreated(BaseModel):
@@ -162,10 +174,8 @@ class SettingsChange(Strict):
 
 
 class ActivityQuery(Strict):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    from_: AwareDatetime | None = Field(None, alias="from", description="Events at or after this time.")
-    to: AwareDatetime | None = Field(None, description="Events before this time.")
+    from_: UtcDatetime | None = Field(None, alias="from", description="Events at or after this time.")
+    to: UtcDatetime | None = Field(None, description="Events before this time.")
     source: str | None = None
     account_id: str | None = None
     limit: int = Field(100, ge=1, le=1000)

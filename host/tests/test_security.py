@@ -1,0 +1,464 @@
+"""The host's guard, checked from outside against a real server (CONTRACT.md, "Requests"):
+token on every route but GET /health, Host and Origin checks on HTTP and WebSocket, a
+loopback-only listener, and a token that never reaches a file or the command line."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from enttok.testing import RunningHost, start_host
+
+TOKEN_HEADER = "X-Backend-Token"
+ALLOWED_ORIGINS = ("http://localhost:5173", "app://enttok")
+
+# Every route that needs the token; `{job_id}` is filled with a real, finished job, and a
+# body is one the route would accept, so only the missing token can explain a refusal.
+PROTECTED = [
+    ("GET", "/status", None),
+    ("GET", "/jobs", None),
+    ("POST", "/jobs", {"type": "demo.noop", "payload": {}}),
+    ("GET", "/jobs/{job_id}", None),
+    ("GET", "/jobs/{job_id}/events", None),
+    ("POST", "/jobs/{job_id}/cancel", None),
+    ("GET", "/settings", None),
+    ("POST", "/settings", {}),
+    ("GET", "/plugins", None),
+    ("GET", "/activity/events", None),
+    ("GET", "/openapi.json", None),
+]
+ROUTE_IDS = [f"{method} {path}" for method, path, _ in PROTECTED]
+
+
+# -- fixtures
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
+    running = start_host(tmp_path_factory.mktemp("security"), plugins=["demo"])
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="module")
+def origins_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
+    """A host that allows two Origins (with a space after the comma, as people write them)."""
+    running = start_host(
+        tmp_path_factory.mktemp("origins"),
+        plugins=["demo"],
+        env={"BACKEND_ALLOWED_ORIGINS": ", ".join(ALLOWED_ORIGINS)},
+    )
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="module")
+def job_id(host: RunningHost) -> str:
+    job = host.run("demo.noop")
+    assert job["status"] == "succeeded", job
+    return job["job_id"]
+
+
+# -- helpers
+
+
+def request(
+    host: RunningHost, method: str, path: str, *, headers: dict[str, str] | None = None, body: Any = None
+) -> httpx.Response:
+    """One request on a fresh connection, with exactly the headers given (no token by default).
+    Plain HTTP to 127.0.0.1: no proxy from the environment, no TLS context to build."""
+    with httpx.Client(trust_env=False, verify=False, timeout=10) as client:
+        return client.request(method, host.url + path, headers=headers or {}, json=body)
+
+
+def assert_error(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert re.fullmatch(r"[a-z][a-z0-9_]*", error["code"]), error
+    assert isinstance(error["message"], str) and error["message"], error
+    assert "Traceback" not in response.text
+    return error
+
+
+def raw_exchange(port: int, request_head: str) -> tuple[int, bytes]:
+    """Send `request_head` as is on a new loopback connection; the status and the raw answer.
+
+    Reads to the end of the connection, or to the end of the headers of a 101 (which stays open).
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request_head.encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+            if answer.startswith(b"HTTP/1.1 101") and b"\r\n\r\n" in answer:
+                break
+    status_line = answer.split(b"\r\n", 1)[0]
+    assert status_line.startswith(b"HTTP/1."), answer[:200]
+    return int(status_line.split()[1]), answer
+
+
+def raw_get(port: int, path: str, host_header: str | None, token: str | None = None) -> tuple[int, bytes]:
+    lines = [f"GET {path} HTTP/1.{1 if host_header is not None else 0}"]
+    if host_header is not None:
+        lines.append(f"Host: {host_header}")
+    if token is not None:
+        lines.append(f"{TOKEN_HEADER}: {token}")
+    lines.append("Connection: close")
+    return raw_exchange(port, "\r\n".join(lines) + "\r\n\r\n")
+
+
+def raw_websocket_handshake(port: int, host_header: str, token: str) -> int:
+    key = base64.b64encode(secrets.token_bytes(16)).decode()
+    head = (
+        "GET /events HTTP/1.1\r\n"
+        f"Host: {host_header}\r\n"
+        "Upgrade: websocket\r\n"
+        "Connection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n"
+        f"{TOKEN_HEADER}: {token}\r\n\r\n"
+    )
+    return raw_exchange(port, head)[0]
+
+
+def ws_connect(
+    host: RunningHost, query: str = "", token: str | None = None, origin: str | None = None
+) -> ClientConnection:
+    headers = {TOKEN_HEADER: token} if token is not None else {}
+    return connect(
+        f"ws://127.0.0.1:{host.port}/events{query}",
+        additional_headers=headers,
+        origin=origin,  # type: ignore[arg-type]
+        proxy=None,
+        open_timeout=10,
+    )
+
+
+def ws_refusal(host: RunningHost, **options: Any) -> int:
+    """The HTTP status the WebSocket handshake was refused with (fails if it was accepted)."""
+    with pytest.raises(InvalidStatus) as refused:
+        ws_connect(host, **options).close()
+    return refused.value.response.status_code
+
+
+def first_replayed_event(connection: ClientConnection) -> dict[str, Any]:
+    with connection:
+        return json.loads(connection.recv(timeout=10))
+
+
+# -- the token
+
+
+@pytest.mark.parametrize(("method", "path", "body"), PROTECTED, ids=ROUTE_IDS)
+@pytest.mark.parametrize("credential", ["missing", "wrong", "truncated", "extended", "in_query"])
+def test_protected_route_refuses_missing_or_wrong_token(
+    host: RunningHost, job_id: str, method: str, path: str, body: Any, credential: str
+) -> None:
+    path = path.format(job_id=job_id)
+    headers = {
+        "missing": {},
+        "wrong": {TOKEN_HEADER: secrets.token_hex(32)},
+        "truncated": {TOKEN_HEADER: host.token[:-1]},
+        "extended": {TOKEN_HEADER: host.token + "0"},
+        "in_query": {},  # the query-string token is for WebSockets only
+    }[credential]
+    if credential == "in_query":
+        path += f"?token={host.token}"
+    error = assert_error(request(host, method, path, headers=headers, body=body), 401)
+    assert host.token not in json.dumps(error)
+
+
+@pytest.mark.parametrize(("method", "path", "body"), PROTECTED, ids=ROUTE_IDS)
+def test_protected_route_answers_with_the_token(
+    host: RunningHost, job_id: str, method: str, path: str, body: Any
+) -> None:
+    response = request(
+        host, method, path.format(job_id=job_id), headers={TOKEN_HEADER: host.token}, body=body
+    )
+    assert response.status_code < 500, response.text
+    assert response.status_code not in (401, 403), response.text
+
+
+def test_every_documented_route_needs_the_token(host: RunningHost) -> None:
+    """Whatever /openapi.json lists, plugin routes included, only GET /health is open."""
+    document = host.get("/openapi.json").json()
+    checked = []
+    for path, operations in document["paths"].items():
+        concrete = re.sub(r"\{[^}]+\}", "x", path)
+        for method in operations:
+            if (method, path) in (("get", "/health"), ("head", "/health")):
+                continue
+            response = request(host, method.upper(), concrete)
+            if path == "/events":  # a plain GET on the WebSocket route
+                assert response.status_code in (401, 403), (method, path, response.text)
+            else:
+                assert_error(response, 401)
+            checked.append(f"{method} {path}")
+    assert len(checked) >= len(PROTECTED), checked
+
+
+def test_unknown_routes_need_the_token_too(host: RunningHost) -> None:
+    """Without the token nothing is told, not even whether a route exists."""
+    for path in ("/no-such-route", "/plugins/demo/anything", "/jobs/job_x/nothing"):
+        assert_error(request(host, "GET", path), 401)
+
+
+def test_refused_requests_change_nothing(host: RunningHost) -> None:
+    jobs_before = host.get("/jobs", params={"limit": 500}).json()["jobs"]
+    settings_before = host.get("/settings").json()
+    assert_error(request(host, "POST", "/jobs", body={"type": "demo.noop", "payload": {}}), 401)
+    wrong = {TOKEN_HEADER: secrets.token_hex(32)}
+    assert_error(request(host, "POST", "/settings", headers=wrong, body={"host": {"workers": 7}}), 401)
+    assert host.get("/jobs", params={"limit": 500}).json()["jobs"] == jobs_before
+    assert host.get("/settings").json() == settings_before
+
+
+def test_health_needs_no_token(host: RunningHost) -> None:
+    response = request(host, "GET", "/health")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "ok"
+    assert isinstance(response.json()["version"], str)
+    assert request(host, "HEAD", "/health").status_code == 200
+
+
+def test_only_get_health_is_public(host: RunningHost) -> None:
+    assert_error(request(host, "POST", "/health"), 401)
+    assert_error(request(host, "POST", "/health", headers={TOKEN_HEADER: host.token}), 405)
+
+
+# -- the WebSocket
+
+
+@pytest.mark.parametrize(
+    "credential",
+    ["missing", "wrong_header", "wrong_query", "empty_query", "token_elsewhere_in_query"],
+)
+def test_websocket_refused_without_the_token(host: RunningHost, credential: str) -> None:
+    options: dict[str, Any] = {
+        "missing": {},
+        "wrong_header": {"token": secrets.token_hex(32)},
+        "wrong_query": {"query": f"?token={secrets.token_hex(32)}"},
+        "empty_query": {"query": "?token="},
+        "token_elsewhere_in_query": {"query": f"?since=0&tok={host.token}"},
+    }[credential]
+    assert ws_refusal(host, **options) in (401, 403)
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1"])
+def test_websocket_refused_from_a_foreign_origin(host: RunningHost, origin: str) -> None:
+    assert ws_refusal(host, token=host.token, origin=origin) == 403
+    assert ws_refusal(host, query=f"?token={host.token}", origin=origin) == 403
+
+
+@pytest.mark.parametrize("where", ["header", "query"])
+def test_websocket_accepted_with_the_token(host: RunningHost, job_id: str, where: str) -> None:
+    if where == "header":
+        connection = ws_connect(host, "?since=0", token=host.token)
+    else:
+        connection = ws_connect(host, f"?since=0&token={host.token}")
+    event = first_replayed_event(connection)
+    assert isinstance(event["seq"], int)
+    assert isinstance(event["type"], str)
+
+
+# -- the Host header (DNS rebinding)
+
+
+def bad_host_headers(port: int) -> list[str]:
+    return [
+        f"evil.example:{port}",
+        "evil.example",
+        f"localhost.evil.example:{port}",
+        f"127.0.0.1.evil.example:{port}",
+        f"0.0.0.0:{port}",
+        "127.0.0.1",
+        "localhost",
+        f"127.0.0.1:{port + 1 if port < 65535 else port - 1}",
+        f"127.0.0.1:{port}@evil.example",
+    ]
+
+
+def test_foreign_host_header_is_forbidden_on_http(host: RunningHost) -> None:
+    for host_header in bad_host_headers(host.port):
+        for path, token in (("/status", host.token), ("/health", None)):
+            status, answer = raw_get(host.port, path, host_header, token)
+            assert status == 403, (host_header, path, answer)
+            body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+            assert body["error"]["code"], answer
+
+
+def test_missing_host_header_is_forbidden(host: RunningHost) -> None:
+    status, answer = raw_get(host.port, "/status", None, host.token)
+    assert status == 403, answer
+
+
+@pytest.mark.parametrize("name", ["127.0.0.1", "localhost"])
+def test_loopback_host_header_is_accepted(host: RunningHost, name: str) -> None:
+    status, answer = raw_get(host.port, "/status", f"{name}:{host.port}", host.token)
+    assert status == 200, answer
+    assert raw_websocket_handshake(host.port, f"{name}:{host.port}", host.token) == 101
+
+
+def test_foreign_host_header_is_forbidden_on_websocket(host: RunningHost) -> None:
+    for host_header in bad_host_headers(host.port):
+        assert raw_websocket_handshake(host.port, host_header, host.token) == 403, host_header
+
+
+# -- the Origin header
+
+
+@pytest.mark.parametrize("path", ["/status", "/health"])
+def test_any_origin_is_forbidden_when_none_is_allowed(host: RunningHost, path: str) -> None:
+    for origin in ("http://evil.example", f"http://127.0.0.1:{host.port}", "null", *ALLOWED_ORIGINS):
+        response = request(host, "GET", path, headers={TOKEN_HEADER: host.token, "Origin": origin})
+        assert assert_error(response, 403)["code"], origin
+
+
+@pytest.mark.parametrize("origin", ALLOWED_ORIGINS)
+def test_allowed_origin_passes(origins_host: RunningHost, origin: str) -> None:
+    response = request(
+        origins_host, "GET", "/status", headers={TOKEN_HEADER: origins_host.token, "Origin": origin}
+    )
+    assert response.status_code == 200, response.text
+    connection = ws_connect(origins_host, f"?since=0&token={origins_host.token}", origin=origin)
+    with connection:
+        assert connection.protocol.state.name == "OPEN"
+
+
+def test_allowed_origin_still_needs_the_token(origins_host: RunningHost) -> None:
+    assert_error(request(origins_host, "GET", "/status", headers={"Origin": ALLOWED_ORIGINS[0]}), 401)
+    assert ws_refusal(origins_host, origin=ALLOWED_ORIGINS[0]) in (401, 403)
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://evil.example",
+        "https://localhost:5173",
+        "http://localhost:5174",
+        "http://localhost:5173/",
+        "http://localhost:5173.evil.example",
+        "app://enttok.evil.example",
+        "null",
+        "http://localhost:5173, app://enttok",
+    ],
+)
+def test_origin_not_in_the_allowed_list_is_forbidden(origins_host: RunningHost, origin: str) -> None:
+    response = request(
+        origins_host, "GET", "/status", headers={TOKEN_HEADER: origins_host.token, "Origin": origin}
+    )
+    assert_error(response, 403)
+    assert ws_refusal(origins_host, token=origins_host.token, origin=origin) == 403
+
+
+# -- the listener
+
+
+def _decode_address(hex_address: str) -> str:
+    raw = bytes.fromhex(hex_address)
+    if len(raw) == 4:
+        return socket.inet_ntop(socket.AF_INET, raw[::-1])
+    # /proc/net/tcp6 writes the address as four host-order (little-endian) 32-bit words
+    return socket.inet_ntop(socket.AF_INET6, b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4)))
+
+
+def listening_addresses(pid: int) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket in LISTEN state that process `pid` holds open."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed meanwhile
+        if match := re.fullmatch(r"socket:\[(\d+)\]", target):
+            inodes.add(match.group(1))
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not Path(table).exists():
+            continue
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and inode in inodes:  # 0A: TCP_LISTEN
+                address, port = local.split(":")
+                found.add((_decode_address(address), int(port, 16)))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
+def test_host_listens_on_loopback_only(host: RunningHost) -> None:
+    assert host.ready["pid"] == host.process.pid
+    assert listening_addresses(host.process.pid) == {("127.0.0.1", host.port)}
+
+
+# -- the token stays secret
+
+
+def files_containing(secret: str, *roots: Path) -> list[Path]:
+    needle = secret.encode()
+    found = []
+    for root in roots:
+        for path in root.rglob("*"):
+            if path.is_file() and needle in path.read_bytes():
+                found.append(path)
+    return found
+
+
+def make_traffic(host: RunningHost, job_id: str) -> None:
+    """Requests that could leave the token in a log: a WebSocket with ?token=, refusals, errors."""
+    first_replayed_event(ws_connect(host, f"?since=0&token={host.token}"))
+    ws_refusal(host, query=f"?token={host.token}", origin="http://evil.example")
+    ws_refusal(host, query=f"?since=x&token={host.token}x")
+    request(host, "GET", f"/status?token={host.token}")
+    request(host, "GET", f"/no-such-route?token={host.token}", headers={TOKEN_HEADER: host.token})
+    request(host, "POST", "/jobs", headers={TOKEN_HEADER: host.token}, body={"type": "nope.nothing"})
+    raw_get(host.port, f"/status?token={host.token}", "evil.example", host.token)
+    assert host.run("demo.fail", {"message": "expected failure"})["status"] == "failed"
+    assert host.get(f"/jobs/{job_id}/events").status_code == 200
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs Linux /proc")
+def test_token_never_reaches_a_file_or_the_command_line(host: RunningHost, job_id: str) -> None:
+    make_traffic(host, job_id)
+    log_files = [path for path in host.log_dir.rglob("*") if path.is_file()]
+    assert log_files and any(path.stat().st_size for path in log_files), "the host wrote no log to scan"
+    assert (host.data_dir / "data" / "index.db").exists()
+    assert files_containing(host.token, host.data_dir, host.log_dir) == []
+    assert host.token.encode() not in Path(f"/proc/{host.process.pid}/cmdline").read_bytes()
+    assert not any(host.token in line for line in host.stdout_lines)
+
+
+def test_generated_token_is_printed_once_and_kept_out_of_files(tmp_path: Path) -> None:
+    """With no BACKEND_TOKEN the host makes a 256-bit one and prints it once on stdout only."""
+    running = start_host(tmp_path / "generated", plugins=["demo"], env={"BACKEND_TOKEN": ""})
+    try:
+        printed = [line for line in running.stdout_lines if re.search(r"\b[0-9a-f]{64,}\b", line)]
+        assert len(printed) == 1, running.stdout_lines
+        token = re.search(r"\b([0-9a-f]{64,})\b", printed[0]).group(1)  # type: ignore[union-attr]
+        assert len(token) * 4 >= 256
+        assert token != running.token
+        assert request(running, "GET", "/status", headers={TOKEN_HEADER: token}).status_code == 200
+        assert_error(request(running, "GET", "/status", headers={TOKEN_HEADER: running.token}), 401)
+        submitted = request(
+            running, "POST", "/jobs", headers={TOKEN_HEADER: token}, body={"type": "demo.noop", "payload": {}}
+        )
+        assert submitted.status_code == 201, submitted.text
+        first_replayed_event(ws_connect(running, f"?since=0&token={token}"))
+    finally:
+        running.close()
+    assert files_containing(token, running.data_dir, running.log_dir) == []

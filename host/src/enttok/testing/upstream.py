@@ -228,7 +228,7 @@ class FakeUpstream:
                     return fault
         return None
 
-    def record(self, method: str, path: str, status: int) -> None:
+    def _record(self, method: str, path: str, status: int) -> None:
         with self._lock:
             self.requests.append(Recorded(method, path, status, time.time()))
 
@@ -254,7 +254,7 @@ class _FaultMiddleware:
         if fault is None:
             await self.app(scope, receive, _recording(send, self.upstream, method, path))
             return
-        self.upstream.record(method, path, fault.status if fault.kind == "status" else 200)
+        self.upstream._record(method, path, fault.status if fault.kind == "status" else 200)
         if fault.kind == "status":
             headers = {"retry-after": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
             await JSONResponse({"error": "injected"}, fault.status, headers=headers)(scope, receive, send)
@@ -278,7 +278,7 @@ class _FaultMiddleware:
 def _recording(send: Send, upstream: FakeUpstream, method: str, path: str) -> Send:
     async def wrapped(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
-            upstream.record(method, path, message["status"])
+            upstream._record(method, path, message["status"])
         await send(message)
 
     return wrapped

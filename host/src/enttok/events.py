@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from enttok import clock
+from enttok.store import Database
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,8 @@ class Subscriber:
 
 
 class EventBus:
-    def __init__(self, connection: sqlite3.Connection, buffer: int = 2000) -> None:
-        self._connection = connection
+    def __init__(self, database: Database, buffer: int = 2000) -> None:
+        self._database = database
         self._buffer = buffer
         self._subscribers: set[Subscriber] = set()
 
@@ -72,7 +73,7 @@ class EventBus:
 
     def emit(self, type: str, **fields: Any) -> dict[str, Any]:
         """Record and publish one event in a transaction of its own."""
-        connection = self._connection
+        connection = self._database.connection
         connection.execute("BEGIN IMMEDIATE")
         try:
             event = self.record(connection, type, **fields)
@@ -109,11 +110,11 @@ class EventBus:
         return len(self._subscribers)
 
     def last_seq(self) -> int:
-        row = self._connection.execute("SELECT max(seq) FROM job_events").fetchone()
+        row = self._database.connection.execute("SELECT max(seq) FROM job_events").fetchone()
         return row[0] or 0
 
     def events_after(self, seq: int, limit: int) -> list[dict[str, Any]]:
-        rows = self._connection.execute(
+        rows = self._database.connection.execute(
             "SELECT * FROM job_events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
         ).fetchall()
         return [event_from_row(row) for row in rows]

@@ -76,7 +76,7 @@ class Host:
         )
         for record in self.plugins.failed:
             self.plugins.unregister(record)
-        self.bus = EventBus(self.database.connection)
+        self.bus = EventBus(self.database)
         self.queue = JobQueue(self.database, self.bus, max_depth=1)
         requeued, failed = self.queue.recover()
         if requeued or failed:

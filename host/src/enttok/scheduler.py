@@ -60,7 +60,9 @@ class Scheduler:
             else:
                 self._scheduler.pause_job(key)
 
-    def _fire(self, key: str) -> None:
+    async def _fire(self, key: str) -> None:
+        # A coroutine on purpose: APScheduler runs plain functions in a thread pool, and the
+        # queue is only ever touched from the event loop's thread.
         schedule = self._schedules[key]
         try:
             self._enqueue(schedule.job_type, dict(schedule.payload), f"schedule:{key}")

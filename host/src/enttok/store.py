@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -144,11 +145,18 @@ class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._connection: sqlite3.Connection | None = None
+        self._owner = 0
 
     @property
     def connection(self) -> sqlite3.Connection:
+        """The host's own connection, for the thread that opened it (the event loop's) only;
+        other threads use `connect()`. Crossing threads here would race, so it is refused."""
         if self._connection is None:
             raise RuntimeError("the database is not open")
+        if threading.get_ident() != self._owner:
+            raise RuntimeError(
+                "the host's connection is used off the event loop's thread; use Database.connect()"
+            )
         return self._connection
 
     def open(self) -> None:
@@ -165,6 +173,7 @@ class Database:
             connection.close()
             raise StoreError(f"{self.path} is not a usable SQLite database: {error}") from None
         self._connection = connection
+        self._owner = threading.get_ident()
 
     def _check_file(self) -> None:
         """Refuse a corrupt or truncated file read-only, leaving it exactly as found."""

@@ -165,8 +165,8 @@ class Accounts:
         with self._connection() as connection, transaction(connection) as tx:
             tx.execute("DELETE FROM accounts WHERE plugin = ? AND account_id = ?", (plugin, account_id))
             tx.execute(
-                "DELETE FROM sync_state WHERE connector = ? AND (scope = ? OR scope LIKE ? || '/%')",
-                (plugin, account_id, account_id),
+                "DELETE FROM sync_state WHERE connector = ? AND (scope = ? OR substr(scope, 1, length(?) + 1) = ? || '/')",
+                (plugin, account_id, account_id, account_id),
             )
         for field in json.loads(row["secret_fields"]):
             self.secrets.delete(self.secret_key(plugin, account_id, field))
@@ -184,8 +184,8 @@ class Accounts:
         self._row(plugin, account_id)
         with self._connection() as connection:
             return connection.execute(
-                "DELETE FROM sync_state WHERE connector = ? AND (scope = ? OR scope LIKE ? || '/%')",
-                (plugin, account_id, account_id),
+                "DELETE FROM sync_state WHERE connector = ? AND (scope = ? OR substr(scope, 1, length(?) + 1) = ? || '/')",
+                (plugin, account_id, account_id, account_id),
             ).rowcount
 
     def _connection(self) -> contextlib.closing[sqlite3.Connection]:

@@ -75,10 +75,10 @@ class BudgetedAsyncTransport(httpx.AsyncBaseTransport):
             self._policy.budget.check()
             try:
                 response = await self._inner.handle_async_request(request)
+                await response.aread()  # a connection dropped mid-body is retried like any other
             except httpx.TransportError as error:
                 wait = self._policy.failed(error, attempt)
             else:
-                await response.aread()
                 wait = self._policy.outcome(response, attempt)
                 if wait is None:
                     return response
@@ -100,10 +100,10 @@ class BudgetedTransport(httpx.BaseTransport):
             self._policy.budget.check()
             try:
                 response = self._inner.handle_request(request)
+                response.read()  # a connection dropped mid-body is retried like any other
             except httpx.TransportError as error:
                 wait = self._policy.failed(error, attempt)
             else:
-                response.read()
                 wait = self._policy.outcome(response, attempt)
                 if wait is None:
                     return response

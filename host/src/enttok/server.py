@@ -126,8 +126,10 @@ def _on_signals(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -
 
 def _watch_stdin(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
     """--parent-watch: the parent holds our stdin; when it closes, the parent is gone."""
+    # The raw descriptor, not sys.stdin: a thread blocked inside the buffered reader holds its
+    # lock, and the interpreter aborts at exit when it finds it held.
     with contextlib.suppress(OSError, ValueError):
-        while sys.stdin.buffer.read1(4096):
+        while os.read(sys.stdin.fileno(), 4096):
             pass
     log.warning("stdin closed: the parent process is gone, shutting down")
     loop.call_soon_threadsafe(callback)

@@ -58,6 +58,7 @@ class AccountListView(BaseModel):
 
 class CheckResult(BaseModel):
     ok: bool
+    checked: bool = Field(description="False when the plugin has no enttok_check_account hook.")
     status: str
     details: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
@@ -126,6 +127,11 @@ def account_routes(plugin: str) -> list[Route]:
     async def check_account(request: Request, host: Host) -> JSONResponse:
         account = await asyncio.to_thread(host.accounts.load, plugin, request.path_params["account_id"])
         record = host.plugins.records[plugin]
+        if not any(
+            i.plugin_name == plugin for i in host.plugins.manager.hook.enttok_check_account.get_hookimpls()
+        ):
+            body = {"ok": False, "status": account.status, "details": None, "error": None, "checked": False}
+            return JSONResponse(body)  # nothing to test with: the account's status stays as it is
         status, details, error = "active", None, None
         try:
             result = host.plugins.call(
@@ -150,7 +156,9 @@ def account_routes(plugin: str) -> list[Route]:
         if status != account.status or status == "needs_reauth":
             host.accounts.set_status(plugin, account.id, status, error["message"] if error else None)
             host.bus.emit("account.status", plugin=plugin, account_id=account.id, status=status)
-        return JSONResponse({"ok": error is None, "status": status, "details": details, "error": error})
+        return JSONResponse(
+            {"ok": error is None, "status": status, "details": details, "error": error, "checked": True}
+        )
 
     @documented("Full resync: forget the account's sync cursors", errors=(404,))
     async def resync_account(request: Request, host: Host) -> JSONResponse:

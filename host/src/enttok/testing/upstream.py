@@ -47,6 +47,7 @@ class Recorded:
     path: str
     status: int
     at: float
+    query: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -228,9 +229,10 @@ class FakeUpstream:
                     return fault
         return None
 
-    def _record(self, method: str, path: str, status: int) -> None:
+    def _record(self, scope: Scope, status: int) -> None:
+        query = dict(parse_qsl(scope.get("query_string", b"").decode()))
         with self._lock:
-            self.requests.append(Recorded(method, path, status, time.time()))
+            self.requests.append(Recorded(scope["method"], scope["path"], status, time.time(), query))
 
 
 class _FaultMiddleware:
@@ -242,7 +244,7 @@ class _FaultMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path, method = scope["path"], scope["method"]
+        path = scope["path"]
         fault = self.upstream._take(path)
         if fault is not None and fault.kind == "hold" and fault.hold is not None:
             fault.hold.reached.set()
@@ -252,9 +254,9 @@ class _FaultMiddleware:
             await asyncio.sleep(fault.seconds)
             fault = None
         if fault is None:
-            await self.app(scope, receive, _recording(send, self.upstream, method, path))
+            await self.app(scope, receive, _recording(send, self.upstream, scope))
             return
-        self.upstream._record(method, path, fault.status if fault.kind == "status" else 200)
+        self.upstream._record(scope, fault.status if fault.kind == "status" else 200)
         if fault.kind == "status":
             headers = {"retry-after": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
             await JSONResponse({"error": "injected"}, fault.status, headers=headers)(scope, receive, send)
@@ -275,10 +277,10 @@ class _FaultMiddleware:
             raise ConnectionResetError("injected connection drop")
 
 
-def _recording(send: Send, upstream: FakeUpstream, method: str, path: str) -> Send:
+def _recording(send: Send, upstream: FakeUpstream, scope: Scope) -> Send:
     async def wrapped(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
-            upstream._record(method, path, message["status"])
+            upstream._record(scope, message["status"])
         await send(message)
 
     return wrapped

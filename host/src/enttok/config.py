@@ -8,8 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import platformdirs
-
 APP_NAME = "enttok"
 
 
@@ -53,7 +51,7 @@ class RuntimeConfig:
             token = secrets.token_hex(32)
         elif len(token) < 16:
             raise ConfigError("BACKEND_TOKEN must be at least 16 characters")
-        data_dir = Path(env.get("APP_DATA_DIR") or platformdirs.user_data_dir(APP_NAME, appauthor=False))
+        data_dir = Path(env.get("APP_DATA_DIR") or _default_data_dir())
         log_dir = Path(env.get("LOG_DIR") or data_dir / "logs")
         run_env = env.get("RUN_ENV", "prod") or "prod"
         if run_env not in ("dev", "prod"):
@@ -70,3 +68,9 @@ class RuntimeConfig:
             secret_key=env.get("BACKEND_SECRET_KEY") or None,
             environ=env,
         )
+
+
+def _default_data_dir() -> str:
+    import platformdirs  # only when APP_DATA_DIR is unset: the app always sets it
+
+    return platformdirs.user_data_dir(APP_NAME, appauthor=False)

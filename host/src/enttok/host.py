@@ -114,6 +114,7 @@ class Host:
             size=self.settings.host.workers,
         )
         self.pool.start()
+        self.queue.on_committed = self.pool.wake
         for record, result in call_each(self.plugins.loaded, self._startup_hook("enttok_startup"), "startup"):
             if inspect.isawaitable(result):
                 try:
@@ -121,6 +122,10 @@ class Host:
                 except Exception as error:
                     record.fail(f"startup failed: {type(error).__name__}: {error}")
         self._drop_failed_job_types()
+
+    def start_schedules(self) -> None:
+        """Called once the host serves: a schedule due at start waits for no one, and the
+        first request does not wait for the scheduler."""
         schedules = [(r.name, s) for r in self.plugins.loaded for s in r.schedules]
         self.scheduler.start(schedules, self.settings.host.schedules)
 
@@ -156,7 +161,7 @@ class Host:
             self._plugin_hosts[name] = PluginHost(self, name)
         return self._plugin_hosts[name]
 
-    def submit(
+    async def submit(
         self,
         job_type: str,
         payload: dict[str, Any],
@@ -170,15 +175,12 @@ class Host:
             raise UnknownJobType(job_type)
         spec = registered.spec
         validated = spec.payload.model_validate(payload).model_dump(mode="json")
-        record, created = self.queue.submit(
+        return await self.queue.submit(
             job_type, validated, max_attempts=spec.max_attempts, dedupe_key=dedupe_key, run_after=run_after
         )
-        if created and self.pool is not None:
-            self.pool.wake()
-        return record, created
 
-    def _enqueue_scheduled(self, job_type: str, payload: dict[str, Any], dedupe_key: str) -> None:
-        self.submit(job_type, payload, dedupe_key=dedupe_key)
+    async def _enqueue_scheduled(self, job_type: str, payload: dict[str, Any], dedupe_key: str) -> None:
+        await self.submit(job_type, payload, dedupe_key=dedupe_key)
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         """Cancel a queued job at once or ask a running one to stop; the job afterwards."""

@@ -36,9 +36,11 @@ class PluginHost:
         """A new connection to the host database; close it when done."""
         return self._host.database.connect()
 
-    def submit(self, job_type: str, payload: dict[str, Any], dedupe_key: str | None = None) -> dict[str, Any]:
-        """Enqueue a job (call it on the event loop: from a route or an async hook)."""
-        record, _ = self._host.submit(job_type, payload, dedupe_key=dedupe_key)
+    async def submit(
+        self, job_type: str, payload: dict[str, Any], dedupe_key: str | None = None
+    ) -> dict[str, Any]:
+        """Enqueue a job; returns once it is stored (await it from a route or an async hook)."""
+        record, _ = await self._host.submit(job_type, payload, dedupe_key=dedupe_key)
         return record
 
     def emit(self, type: str, message: str | None = None, **fields: Any) -> None:

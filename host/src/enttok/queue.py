@@ -8,12 +8,13 @@ table and the event stream cannot disagree. Methods run on the event loop's thre
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -70,6 +71,10 @@ class JobQueue:
         self._bus = bus
         self.max_depth = max_depth
         self.depth = self._count("queued")
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._pending_keys: dict[str, dict[str, Any]] = {}
+        self.on_committed: Callable[[], None] = lambda: None
+        """Called after new jobs are committed (the worker pool's wake-up)."""
 
     def _count(self, status: str) -> int:
         return self._db.connection.execute(
@@ -112,7 +117,7 @@ class JobQueue:
         failed = sum(event["status"] == "failed" for event in events)
         return len(events) - failed, failed
 
-    def submit(
+    async def submit(
         self,
         type: str,
         payload: dict[str, Any],
@@ -121,29 +126,21 @@ class JobQueue:
         dedupe_key: str | None = None,
         run_after: str | None = None,
     ) -> tuple[dict[str, Any], bool]:
-        """Store a new job (True), or return the live job holding `dedupe_key` (False)."""
-        connection = self._db.connection
+        """Store a new job (True), or return the live job holding `dedupe_key` (False).
+
+        It returns once the job is committed. Submissions arriving in the same turn of the
+        event loop share one transaction (a group commit): under load that is what keeps the
+        queue's write rate, and with it HTTP throughput, from being one fsync'd commit per job.
+        """
         if dedupe_key is not None:
-            row = connection.execute(
-                "SELECT * FROM jobs WHERE dedupe_key = ? AND status IN ('queued', 'running')", (dedupe_key,)
-            ).fetchone()
-            if row is not None:
-                return job_from_row(row), False
+            live = self._pending_keys.get(dedupe_key) or self._live_by_key(dedupe_key)
+            if live is not None:
+                return live, False
         if self.depth >= self.max_depth:
             raise QueueFull
         now = clock.now_iso()
-        job_id = new_job_id()
-        with self._db.transaction() as tx:
-            tx.execute(
-                "INSERT INTO jobs (job_id, type, status, created_at, updated_at, run_after, max_attempts,"
-                " payload_json, dedupe_key) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
-                (job_id, type, now, now, run_after or now, max_attempts, json.dumps(payload), dedupe_key),
-            )
-            event = self._bus.record(tx, "job.status", job_id=job_id, status="queued", job_type=type)
-        self._bus.publish([event])
-        self.depth += 1
         record = {
-            "job_id": job_id,
+            "job_id": new_job_id(),
             "type": type,
             "status": "queued",
             "created_at": now,
@@ -158,7 +155,61 @@ class JobQueue:
             "error": None,
             "dedupe_key": dedupe_key,
         }
+        loop = asyncio.get_running_loop()
+        committed = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._commit_pending)
+        self._pending.append((record, committed))
+        if dedupe_key is not None:
+            self._pending_keys[dedupe_key] = record
+        self.depth += 1
+        await committed
         return record, True
+
+    def _live_by_key(self, dedupe_key: str) -> dict[str, Any] | None:
+        row = self._db.connection.execute(
+            "SELECT * FROM jobs WHERE dedupe_key = ? AND status IN ('queued', 'running')", (dedupe_key,)
+        ).fetchone()
+        return job_from_row(row) if row is not None else None
+
+    def _commit_pending(self) -> None:
+        pending, self._pending, self._pending_keys = self._pending, [], {}
+        try:
+            with self._db.transaction() as tx:
+                tx.executemany(
+                    "INSERT INTO jobs (job_id, type, status, created_at, updated_at, run_after, max_attempts,"
+                    " payload_json, dedupe_key) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            r["job_id"],
+                            r["type"],
+                            r["created_at"],
+                            r["updated_at"],
+                            r["run_after"],
+                            r["max_attempts"],
+                            json.dumps(r["payload"]),
+                            r["dedupe_key"],
+                        )
+                        for r, _ in pending
+                    ],
+                )
+                events = [
+                    self._bus.record(
+                        tx, "job.status", job_id=r["job_id"], status="queued", job_type=r["type"]
+                    )
+                    for r, _ in pending
+                ]
+        except Exception as error:
+            self.depth -= len(pending)
+            for _, committed in pending:
+                if not committed.done():
+                    committed.set_exception(error)
+            return
+        self._bus.publish(events)
+        for _, committed in pending:
+            if not committed.done():
+                committed.set_result(None)
+        self.on_committed()
 
     def claim(self, limit: int, room: Mapping[str, int] | None = None) -> list[ClaimedJob]:
         """Mark up to `limit` due jobs running, oldest `run_after` first. `room` caps the job

@@ -8,29 +8,31 @@ one, however late (`misfire_grace_time=None`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC
 from typing import Any
-
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from enttok import clock
 from enttok.declarations import Schedule
 
 log = logging.getLogger(__name__)
 
-Enqueue = Callable[[str, dict[str, Any], str], None]
+Enqueue = Callable[[str, dict[str, Any], str], Awaitable[None]]
 
 
 class Scheduler:
     def __init__(self, enqueue: Enqueue) -> None:
         self._enqueue = enqueue
-        self._scheduler = AsyncIOScheduler(timezone=UTC)
+        self._scheduler: Any = None
         self._schedules: dict[str, Schedule] = {}
 
     def start(self, schedules: Sequence[tuple[str, Schedule]], switches: Mapping[str, bool]) -> None:
+        """Start after the host is serving (APScheduler loads here, not before the first request)."""
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
         for plugin, schedule in schedules:
             key = f"{plugin}.{schedule.id}"
             trigger = (
@@ -54,6 +56,8 @@ class Scheduler:
 
     def apply(self, switches: Mapping[str, bool]) -> None:
         """Pause or resume each schedule by the settings' switches (its default otherwise)."""
+        if self._scheduler is None:
+            return
         for key, schedule in self._schedules.items():
             if switches.get(key, schedule.enabled):
                 self._scheduler.resume_job(key)
@@ -65,15 +69,17 @@ class Scheduler:
         # queue is only ever touched from the event loop's thread.
         schedule = self._schedules[key]
         try:
-            self._enqueue(schedule.job_type, dict(schedule.payload), f"schedule:{key}")
+            await self._enqueue(schedule.job_type, dict(schedule.payload), f"schedule:{key}")
         except Exception:
             log.exception("schedule %s could not enqueue %s", key, schedule.job_type)
 
     def shutdown(self) -> None:
-        if self._scheduler.running:
+        if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
     def status(self) -> dict[str, Any]:
+        if self._scheduler is None:
+            return {"running": False, "jobs": []}
         jobs = []
         for job in self._scheduler.get_jobs():
             schedule = self._schedules[job.id]

@@ -96,6 +96,7 @@ async def _run(
     await asyncio.wait([serving, ready], return_when=asyncio.FIRST_COMPLETED)
     if ready.done():
         _announce(listener.getsockname()[1], config)
+        host.start_schedules()
     else:
         ready.cancel()
     try:

@@ -21,6 +21,7 @@ from enttok.declarations import Migration
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
+CHECKPOINT_INTERVAL = 0.5
 HOST_OWNER = "host"
 
 HOST_MIGRATIONS: tuple[Migration, ...] = (
@@ -172,8 +173,25 @@ class Database:
         except sqlite3.DatabaseError as error:
             connection.close()
             raise StoreError(f"{self.path} is not a usable SQLite database: {error}") from None
+        # The loop's commits never stop to copy the WAL into the database: a thread does it.
+        connection.execute("PRAGMA wal_autocheckpoint = 0")
         self._connection = connection
         self._owner = threading.get_ident()
+        self._checkpoints = threading.Event()
+        threading.Thread(target=self._checkpoint_loop, name="enttok-checkpoint", daemon=True).start()
+
+    def _checkpoint_loop(self) -> None:
+        """Fold the WAL into the database every CHECKPOINT_INTERVAL seconds (PASSIVE: it never
+        waits on a writer), so the log stays small without the event loop paying for it."""
+        connection = self.connect()
+        try:
+            while not self._checkpoints.wait(CHECKPOINT_INTERVAL):
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as error:
+                    log.warning("WAL checkpoint failed: %s", error)
+        finally:
+            connection.close()
 
     def _check_file(self) -> None:
         """Refuse a corrupt or truncated file read-only, leaving it exactly as found."""
@@ -205,7 +223,9 @@ class Database:
 
     def close(self) -> None:
         if self._connection is not None:
+            self._checkpoints.set()
             self._connection.execute("PRAGMA optimize")
+            self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._connection.close()
             self._connection = None
 

@@ -36,7 +36,7 @@ async def submit_job(request: Request) -> JSONResponse:
     submission = await inputs.body(request, JobSubmission)
     run_after = clock.iso(submission.run_after) if submission.run_after else None
     try:
-        record, created = _host(request).submit(
+        record, created = await _host(request).submit(
             submission.type, submission.payload, dedupe_key=submission.dedupe_key, run_after=run_after
         )
     except UnknownJobType:

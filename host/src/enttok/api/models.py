@@ -21,8 +21,14 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ApiModel(BaseModel):
+    """Built on first use, not at import: most of these are only read for /openapi.json."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class Strict(ApiModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class JobSubmission(Strict):
@@ -37,19 +43,19 @@ class JobSubmission(Strict):
     run_after: UtcDatetime | None = Field(None, description="Not before this time (ISO 8601 with a zone).")
 
 
-class JobCreated(BaseModel):
+class JobCreated(ApiModel):
     job_id: str
     status: JobStatus
     deduplicated: bool = False
 
 
-class JobErrorBody(BaseModel):
+class JobErrorBody(ApiModel):
     code: str
     message: str
     retryable: bool
 
 
-class Job(BaseModel):
+class Job(ApiModel):
     job_id: str
     type: str
     status: JobStatus
@@ -66,7 +72,7 @@ class Job(BaseModel):
     dedupe_key: str | None
 
 
-class JobList(BaseModel):
+class JobList(ApiModel):
     jobs: list[Job]
     next_before: str | None = Field(description="Pass as `before` for the next (older) page.")
 
@@ -78,8 +84,8 @@ class JobListQuery(Strict):
     before: str | None = Field(None, description="A job_id: list jobs older than it.")
 
 
-class Event(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class Event(ApiModel):
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     seq: int
     type: str
@@ -89,38 +95,38 @@ class Event(BaseModel):
     at: str
 
 
-class EventList(BaseModel):
+class EventList(ApiModel):
     events: list[Event]
 
 
-class Health(BaseModel):
+class Health(ApiModel):
     status: Literal["ok"]
     version: str
 
 
-class Workers(BaseModel):
+class Workers(ApiModel):
     active: int
     idle: int
 
 
-class ScheduledJob(BaseModel):
+class ScheduledJob(ApiModel):
     id: str
     job_type: str
     enabled: bool
     next_run_at: str | None
 
 
-class SchedulerStatus(BaseModel):
+class SchedulerStatus(ApiModel):
     running: bool
     jobs: list[ScheduledJob]
 
 
-class PluginStates(BaseModel):
+class PluginStates(ApiModel):
     loaded: list[str]
     failed: list[str]
 
 
-class Status(BaseModel):
+class Status(ApiModel):
     uptime_sec: float
     queue_depth: int
     workers: Workers
@@ -129,7 +135,7 @@ class Status(BaseModel):
     event_subscribers: int
 
 
-class JobTypeInfo(BaseModel):
+class JobTypeInfo(ApiModel):
     name: str
     description: str
     max_attempts: int
@@ -138,7 +144,7 @@ class JobTypeInfo(BaseModel):
     payload_schema: dict[str, Any]
 
 
-class ScheduleInfo(BaseModel):
+class ScheduleInfo(ApiModel):
     id: str
     job_type: str
     interval: float | None
@@ -147,7 +153,7 @@ class ScheduleInfo(BaseModel):
     payload: dict[str, Any]
 
 
-class PluginInfo(BaseModel):
+class PluginInfo(ApiModel):
     name: str
     version: str | None
     state: Literal["loaded", "failed"]
@@ -159,11 +165,11 @@ class PluginInfo(BaseModel):
     account_schema: dict[str, Any] | None
 
 
-class PluginList(BaseModel):
+class PluginList(ApiModel):
     plugins: list[PluginInfo]
 
 
-class SettingsView(BaseModel):
+class SettingsView(ApiModel):
     host: dict[str, Any]
     plugins: dict[str, dict[str, Any]]
 
@@ -181,7 +187,7 @@ class ActivityQuery(Strict):
     limit: int = Field(100, ge=1, le=1000)
 
 
-class ActivityEvent(BaseModel):
+class ActivityEvent(ApiModel):
     event_id: str
     source: str
     account_id: str
@@ -194,15 +200,15 @@ class ActivityEvent(BaseModel):
     raw: Any
 
 
-class ActivityList(BaseModel):
+class ActivityList(ApiModel):
     events: list[ActivityEvent]
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(ApiModel):
     code: str = Field(description="snake_case, stable")
     message: str
     details: Any = None
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(ApiModel):
     error: ErrorDetail

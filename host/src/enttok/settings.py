@@ -22,7 +22,13 @@ HOST_KEY = "host"
 class HostSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    workers: int = Field(4, ge=1, le=64, description="Jobs that may run at once.")
+    workers: int = Field(
+        16,
+        ge=1,
+        le=64,
+        description="Jobs that may run at once (connector jobs mostly wait on the network; limit "
+        "a type with its own concurrency).",
+    )
     max_queue_depth: int = Field(
         10_000, ge=1, le=1_000_000, description="Queued jobs beyond which POST /jobs answers 429."
     )

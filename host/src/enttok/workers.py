@@ -8,6 +8,8 @@ lets thousands of short jobs a second through one SQLite file.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import inspect
 import json
 import logging
@@ -15,6 +17,7 @@ import random
 import traceback
 from collections import Counter
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +34,8 @@ log = logging.getLogger(__name__)
 
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 300.0
+MAX_WORKERS = 64
+"""The largest worker pool HostSettings.workers allows."""
 CANCEL_GRACE = 3.0
 """Seconds an async handler gets to notice a cancel before its task is cancelled."""
 
@@ -80,6 +85,9 @@ class WorkerPool:
         self._running: dict[str, _Attempt] = {}
         self._outcomes: list[Outcome] = []
         self._wake = asyncio.Event()
+        # Blocking handlers get a thread each, up to the largest pool the settings allow;
+        # asyncio's default executor (a handful of threads) would queue them behind each other.
+        self._threads = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="enttok-job")
         self._stopping = False
         self._dispatcher: asyncio.Task[None] | None = None
 
@@ -124,6 +132,7 @@ class WorkerPool:
             self._outcomes.append(Outcome(job_id, "queued", refund_attempt=True))
             self._running.pop(job_id)
         self._settle()
+        self._threads.shutdown(wait=False, cancel_futures=True)
 
     # -- dispatching
 
@@ -219,7 +228,8 @@ class WorkerPool:
                 if inspect.iscoroutinefunction(handler):
                     result = await handler(context, payload)
                 else:
-                    result = await asyncio.to_thread(handler, context, payload)
+                    call = functools.partial(contextvars.copy_context().run, handler, context, payload)
+                    result = await asyncio.get_running_loop().run_in_executor(self._threads, call)
             return Outcome(job.job_id, "succeeded", result=_jsonable(result))
         except (JobCancelled, asyncio.CancelledError):
             if context.cancel_reason is None:

@@ -17,23 +17,11 @@ from typing import Any
 import pytest
 
 from enttok.testing import FakeUpstream, RunningHost, start_host
-from enttok_demo.fake_api import ItemsApi
+from enttok_demo.fake_api import ItemsApi, pages_requested
 
 ACCOUNTS = "/plugins/demo/accounts"
 ITEMS = 30
 PAGE = 10
-
-
-class RecordingItems(ItemsApi):
-    """The demo API's fake, noting the `after` parameter of every page request it serves."""
-
-    def __init__(self, count: int) -> None:
-        super().__init__(count)
-        self.afters: list[int] = []
-
-    async def items(self, request):
-        self.afters.append(int(request.query_params.get("after") or 0))
-        return await super().items(request)
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +32,8 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
 
 
 @pytest.fixture
-def api() -> Iterator[tuple[FakeUpstream, RecordingItems]]:
-    items = RecordingItems(ITEMS)
+def api() -> Iterator[tuple[FakeUpstream, ItemsApi]]:
+    items = ItemsApi(ITEMS)
     with FakeUpstream(items.routes()) as upstream:
         yield upstream, items
 
@@ -142,7 +130,7 @@ def test_patch_keeps_a_secret_left_out_and_replaces_a_new_one(host: RunningHost)
 
 
 def test_delete_removes_the_secret_and_the_cursor(
-    host: RunningHost, api: tuple[FakeUpstream, RecordingItems]
+    host: RunningHost, api: tuple[FakeUpstream, ItemsApi]
 ) -> None:
     upstream, _ = api
     create(host, "doomed", base_url=upstream.url, refresh_token=upstream.new_refresh_token())
@@ -268,22 +256,24 @@ def test_check_route_answers_json(host: RunningHost) -> None:
 
 
 def test_resync_clears_the_cursor_so_the_next_sync_starts_over(
-    host: RunningHost, api: tuple[FakeUpstream, RecordingItems]
+    host: RunningHost, api: tuple[FakeUpstream, ItemsApi]
 ) -> None:
-    upstream, items = api
+    upstream, _ = api
     create(host, "again", base_url=upstream.url, refresh_token=upstream.new_refresh_token())
     sync(host, "again")
-    assert items.afters == [0, 10, 20]
+    assert pages_requested(upstream) == [0, 10, 20]
     sync(host, "again")
-    assert items.afters[3:] == [ITEMS], "a second sync started over without a resync"
+    assert pages_requested(upstream)[3:] == [ITEMS], "a second sync started over without a resync"
 
     response = host.post(f"{ACCOUNTS}/again/resync")
     assert response.status_code == 200, response.text
     assert response.json() == {"account_id": "again", "cursors_cleared": 1}
     assert cursors(host, "again") == []
 
-    del items.afters[:]
+    seen = len(pages_requested(upstream))
     job = sync(host, "again")
-    assert items.afters == [0, 10, 20], "the sync after a resync did not fetch from the start"
+    assert pages_requested(upstream)[seen:] == [0, 10, 20], (
+        "the sync after a resync did not fetch from the start"
+    )
     assert job["result"] == {"synced": ITEMS}
     assert query(host, "SELECT count(*) FROM demo_items WHERE account_id = 'again'") == [(ITEMS,)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from enttok.testing import FakeUpstream
-from enttok_demo.fake_api import ItemsApi, fake_upstream
+from enttok_demo.fake_api import ItemsApi, fake_upstream, pages_requested
 
 
 def test_sync_pages_through_every_item(enttok_host):
@@ -33,18 +33,6 @@ def test_sync_pages_through_every_item(enttok_host):
             )
 
 
-class RecordingItems(ItemsApi):
-    """The demo API's fake, noting the `after` parameter of every page request it serves."""
-
-    def __init__(self, count: int) -> None:
-        super().__init__(count)
-        self.afters: list[int] = []
-
-    async def items(self, request):
-        self.afters.append(int(request.query_params.get("after") or 0))
-        return await super().items(request)
-
-
 def add_account(host, upstream: FakeUpstream, account_id: str) -> None:
     settings = {"base_url": upstream.url, "refresh_token": upstream.new_refresh_token()}
     response = host.post("/plugins/demo/accounts", json={"account_id": account_id, "settings": settings})
@@ -60,7 +48,7 @@ def timeline(host, account_id: str) -> list[dict]:
 
 
 def test_incremental_sync_fetches_only_new_items_and_the_timeline_stays_unique(enttok_host):
-    items = RecordingItems(30)
+    items = ItemsApi(30)
     with FakeUpstream(items.routes()) as upstream:
         host = enttok_host(plugins=["demo"])
         add_account(host, upstream, "acme")
@@ -72,14 +60,16 @@ def test_incremental_sync_fetches_only_new_items_and_the_timeline_stays_unique(e
             return job
 
         assert sync()["result"] == {"synced": 30}
-        assert items.afters == [0, 10, 20]
+        assert pages_requested(upstream) == [0, 10, 20]
         first = timeline(host, "acme")
         assert len(first) == 30
 
         items.count += 20
-        del items.afters[:]
+        seen = len(pages_requested(upstream))
         assert sync()["result"] == {"synced": 20}
-        assert items.afters == [30, 40], "the incremental sync did not start at its cursor"
+        assert pages_requested(upstream)[seen:] == [30, 40], (
+            "the incremental sync did not start at its cursor"
+        )
 
         events = timeline(host, "acme")
         assert len(events) == 50

@@ -75,3 +75,8 @@ def fake_upstream(count: int = 250, **options: float) -> tuple[FakeUpstream, Ite
     """A ready-to-start fake of the demo API with `count` items."""
     api = ItemsApi(count)
     return FakeUpstream(api.routes(), **options), api
+
+
+def pages_requested(upstream: FakeUpstream) -> list[int]:
+    """The `after` of every page request the fake has seen, in order."""
+    return [int(r.query.get("after") or 0) for r in upstream.requests_to("/items")]

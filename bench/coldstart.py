@@ -1,0 +1,137 @@
+"""Cold start and idle memory: the enttok host against a bare Starlette + uvicorn app.
+
+Cold start is the time from spawning the process to its first `200` on `GET /health`: what
+the desktop app waits for before it can show anything. Idle RSS is VmRSS once `/health` has
+answered and the process has sat idle for a second: what the host costs while nothing runs.
+
+Both servers start the same way (same python, same uvicorn, a known free port on 127.0.0.1,
+probed every millisecond), alternating and in flipped order each round, so drift on the
+machine hits both. One discarded warm-up start each fills the OS page cache and lets the host
+create its database, so every measured host start opens an existing database as the app does.
+The warm-up also compiles both servers' modules into a fresh bytecode cache that later starts
+read, as on an installed machine (`--bytecode-as-is` measures with this shell's settings).
+
+    uv run --group bench python bench/coldstart.py [--runs 15] [--bytecode-as-is]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import median
+
+from common import (
+    BENCH_DIR,
+    PYTHON,
+    exit_cleanly_on_sigterm,
+    free_port,
+    host_command,
+    host_env,
+    machine_info,
+    python_env,
+    ratio_text,
+    rss_mib,
+    running,
+    save_results,
+    verdict,
+    wait_for_health,
+)
+
+IDLE_BEFORE_RSS = 1.0
+TARGET_START_RATIO = 1.3
+TARGET_RSS_RATIO = 1.4
+
+
+@dataclass
+class Sample:
+    start_ms: float
+    idle_rss_mib: float
+
+
+def start_once(kind: str, base_env: dict[str, str], data_dir: Path) -> Sample:
+    """Spawn one server, time it to its first 200 on /health, read its idle RSS, stop it."""
+    port = free_port()
+    if kind == "enttok":
+        args, env = host_command(), host_env(base_env, data_dir, port)
+    else:
+        args, env = [PYTHON, str(BENCH_DIR / "bare_app.py"), "--port", str(port)], base_env
+    spawned = time.monotonic()
+    with running(args, env) as process:
+        answered = wait_for_health(process, port)
+        time.sleep(IDLE_BEFORE_RSS)
+        return Sample((answered - spawned) * 1000, rss_mib(process.pid))
+
+
+def measure(runs: int, bytecode_cache: bool = True) -> dict[str, object]:
+    """`runs` alternating starts of each server after one warm-up each; medians and ratios."""
+    runs = max(1, runs)
+    samples: dict[str, list[Sample]] = {"enttok": [], "bare": []}
+    with tempfile.TemporaryDirectory(prefix="enttok-bench-") as scratch:
+        data_dir, pycache = Path(scratch) / "data", Path(scratch) / "pycache"
+        base_env = python_env(pycache if bytecode_cache else None)
+        for kind in samples:
+            start_once(kind, base_env, data_dir)  # warm-up, discarded
+        for round_ in range(runs):
+            order = ("enttok", "bare") if round_ % 2 == 0 else ("bare", "enttok")
+            for kind in order:
+                samples[kind].append(start_once(kind, base_env, data_dir))
+    start = {kind: median([s.start_ms for s in values]) for kind, values in samples.items()}
+    rss = {kind: median([s.idle_rss_mib for s in values]) for kind, values in samples.items()}
+    return {
+        "runs": runs,
+        "bytecode_cache": bytecode_cache,
+        "start_ms": start,
+        "start_ratio": start["enttok"] / start["bare"],
+        "start_ms_all": {kind: [round(s.start_ms, 1) for s in values] for kind, values in samples.items()},
+        "rss_mib": rss,
+        "rss_ratio": rss["enttok"] / rss["bare"],
+        "targets": {"start_ratio": TARGET_START_RATIO, "rss_ratio": TARGET_RSS_RATIO},
+    }
+
+
+def report(results: dict[str, object]) -> list[tuple[str, str, str, str, str]]:
+    """Rows (metric, enttok, baseline, ratio, target met?) for the summary table."""
+    start, rss = results["start_ms"], results["rss_mib"]
+    start_ratio, rss_ratio = results["start_ratio"], results["rss_ratio"]
+    return [
+        (
+            "cold start to /health 200 (median)",
+            f"{start['enttok']:.0f} ms",
+            f"{start['bare']:.0f} ms (bare)",
+            ratio_text(start_ratio, TARGET_START_RATIO),
+            f"<= {TARGET_START_RATIO}x: {verdict(start_ratio <= TARGET_START_RATIO)}",
+        ),
+        (
+            "idle RSS after start (median)",
+            f"{rss['enttok']:.1f} MiB",
+            f"{rss['bare']:.1f} MiB (bare)",
+            ratio_text(rss_ratio, TARGET_RSS_RATIO),
+            f"<= {TARGET_RSS_RATIO}x: {verdict(rss_ratio <= TARGET_RSS_RATIO)}",
+        ),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15, help="measured starts of each server")
+    parser.add_argument(
+        "--bytecode-as-is",
+        action="store_true",
+        help="keep this shell's bytecode settings instead of a fresh bytecode cache (see common.python_env)",
+    )
+    args = parser.parse_args()
+    exit_cleanly_on_sigterm()
+    results = {
+        "machine": machine_info(),
+        "coldstart": measure(args.runs, bytecode_cache=not args.bytecode_as_is),
+    }
+    for row in report(results["coldstart"]):
+        print(" | ".join(row))
+    print(f"results: {save_results('coldstart', results)}")
+
+
+if __name__ == "__main__":
+    main()

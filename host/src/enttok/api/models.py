@@ -5,7 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _iso_text(value: object) -> object:
+    """Only ISO 8601 text (or a datetime) is a time here: pydantic would also read a bare
+    number as a Unix timestamp, which the contract does not offer."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected an ISO 8601 time such as 2026-01-02T03:04:05Z")
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError("expected an ISO 8601 time such as 2026-01-02T03:04:05Z") from None
 
 
 def _in_utc(moment: datetime) -> datetime:
@@ -16,7 +29,7 @@ def _in_utc(moment: datetime) -> datetime:
 
 
 #: An aware time that can be written in UTC (years 1 to 9999 once converted).
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_in_utc)]
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
 

@@ -24,8 +24,10 @@ def documented(
     query: type[BaseModel] | None = None,
     status: int = 200,
     errors: Iterable[int] = (),
+    public: bool = False,
 ) -> Callable[[F], F]:
-    """Describe an endpoint for `/openapi.json`; plugins may use it on their own routes."""
+    """Describe an endpoint for `/openapi.json`; plugins may use it on their own routes.
+    `public` marks the one kind of route that needs no token (the host's `/health`)."""
 
     def mark(endpoint: F) -> F:
         endpoint.__openapi__ = {  # type: ignore[attr-defined]
@@ -35,6 +37,7 @@ def documented(
             "query": query,
             "status": status,
             "errors": tuple(errors),
+            "public": public,
         }
         return endpoint
 
@@ -108,7 +111,14 @@ def _operation(path: str, endpoint: Any, schemas: dict[str, Any]) -> dict[str, A
     else:
         operation["responses"][status] = {"description": "OK"}
     error_content = {"application/json": {"schema": {"$ref": REF.format(model="ErrorBody")}}}
-    for code in (401, 403, *meta.get("errors", ())):
+    errors = {403, *meta.get("errors", ())}
+    if meta.get("public"):
+        operation["security"] = []
+    else:
+        errors.add(401)
+    if body:
+        errors |= {400, 413, 422}  # what reading any JSON body can answer (api/inputs.py)
+    for code in sorted(errors):
         operation["responses"][str(code)] = {"description": "Error", "content": error_content}
     return operation
 

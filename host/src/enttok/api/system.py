@@ -29,7 +29,7 @@ def _host(request: Request) -> Host:
     return request.app.state.host
 
 
-@documented("Liveness; the only route that needs no token", response=Health)
+@documented("Liveness; the only route that needs no token", response=Health, public=True)
 async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "version": __version__})
 

@@ -20,8 +20,6 @@ from enttok import clock
 from enttok.secrets import Secrets
 from enttok.store import transaction
 
-ACCOUNT_STATUSES = ("active", "needs_reauth", "disabled")
-
 
 class AccountNotFound(LookupError):
     pass

@@ -23,7 +23,6 @@ from enttok.events import EventBus, event_from_row
 from enttok.store import Database
 
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
-STATUSES = frozenset({"queued", "running"}) | TERMINAL
 CLAIM_LOOKAHEAD = 4
 """A claim reads this many candidates per free slot, so jobs of a type at its concurrency
 limit do not hide the due jobs behind them."""

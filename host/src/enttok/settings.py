@@ -32,9 +32,6 @@ class HostSettings(BaseModel):
     max_queue_depth: int = Field(
         10_000, ge=1, le=1_000_000, description="Queued jobs beyond which POST /jobs answers 429."
     )
-    job_retention_days: float = Field(
-        30, ge=0, description="Finished jobs older than this are pruned by maintenance.compact."
-    )
     schedules: dict[str, bool] = Field(
         default_factory=dict, description='Switch schedules on or off: {"<plugin>.<schedule id>": bool}.'
     )

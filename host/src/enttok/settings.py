@@ -17,6 +17,7 @@ from enttok import clock
 from enttok.store import Database
 
 HOST_KEY = "host"
+MAX_WORKERS = 64
 
 
 class HostSettings(BaseModel):
@@ -25,7 +26,7 @@ class HostSettings(BaseModel):
     workers: int = Field(
         16,
         ge=1,
-        le=64,
+        le=MAX_WORKERS,
         description="Jobs that may run at once (connector jobs mostly wait on the network; limit "
         "a type with its own concurrency).",
     )

@@ -29,13 +29,12 @@ from enttok.declarations import Handler, JobType
 from enttok.errors import AuthFailed, JobCancelled, JobError, RateLimited, RetryableError
 from enttok.events import EventBus
 from enttok.queue import ClaimedJob, JobQueue, Outcome
+from enttok.settings import MAX_WORKERS
 
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 300.0
-MAX_WORKERS = 64
-"""The largest worker pool HostSettings.workers allows."""
 CANCEL_GRACE = 3.0
 """Seconds an async handler gets to notice a cancel before its task is cancelled."""
 

@@ -6,6 +6,7 @@ and nowhere else: responses, events and logs only ever say whether a secret is s
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import sqlite3
@@ -69,15 +70,30 @@ class Account:
         self._accounts.save_secrets(self.plugin, self.id, {field: value})
         setattr(self.settings, field, SecretStr(value))
 
+    def reload_secret(self, field: str) -> str | None:
+        """The secret as stored now: another job may have rotated it since this one began."""
+        value = self._accounts.secrets.get(self._accounts.secret_key(self.plugin, self.id, field))
+        setattr(self.settings, field, SecretStr(value) if value is not None else None)
+        return value
+
+    def secret_lock(self, field: str) -> asyncio.Lock:
+        """One lock per account secret, shared by every job of the host: hold it across a
+        read-use-replace of a rotating token so two jobs never spend the same one."""
+        return self._accounts.lock_for(self.plugin, self.id, field)
+
 
 class Accounts:
     def __init__(self, connect: typing.Callable[[], sqlite3.Connection], secrets: Secrets) -> None:
         self._connect = connect
         self.secrets = secrets
         self.models: dict[str, type[BaseModel]] = {}
+        self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
 
     def register(self, plugin: str, model: type[BaseModel]) -> None:
         self.models[plugin] = model
+
+    def lock_for(self, plugin: str, account_id: str, field: str) -> asyncio.Lock:
+        return self._locks.setdefault((plugin, account_id, field), asyncio.Lock())
 
     @staticmethod
     def secret_key(plugin: str, account_id: str, field: str) -> str:

@@ -24,10 +24,23 @@ async def refresh_access_token(
 ) -> str:
     """Exchange the account's refresh token for an access token (RFC 6749 section 6).
 
+    Refreshes of one account are serialized and each reads the token as stored at that
+    moment, so two jobs of one account never both spend a token only one of them may use.
     Raises AuthFailed when the provider refuses the grant (the account needs a new sign-in)
     and RetryableError when it cannot answer now.
     """
-    refresh_token = account.secret(secret_field)
+    async with account.secret_lock(secret_field):
+        return await _refresh(http, account, token_url, secret_field, extra)
+
+
+async def _refresh(
+    http: httpx.AsyncClient,
+    account: Account,
+    token_url: str,
+    secret_field: str,
+    extra: Mapping[str, str] | None,
+) -> str:
+    refresh_token = account.reload_secret(secret_field)
     if not refresh_token:
         raise AuthFailed(f"the account has no {secret_field}; sign in first", account_id=account.id)
     response = await http.post(

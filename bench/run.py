@@ -2,6 +2,9 @@
 
     uv run --group bench python bench/run.py [--runs 15] [--jobs 5000] [--repeats 5]
 
+Also `GET /status` under load, `/events` latency and a `demo.sync` (status_load.py,
+ws_latency.py, sync_bench.py), each with its own defaults.
+
 The full results (every sample, not only the medians) go to bench/results/, which git ignores.
 """
 
@@ -12,7 +15,10 @@ import sys
 from collections.abc import Sequence
 
 import coldstart
+import status_load
+import sync_bench
 import throughput
+import ws_latency
 from common import exit_cleanly_on_sigterm, machine_info, save_results
 
 HEADER = ("benchmark", "enttok", "baseline", "ratio", "target")
@@ -48,8 +54,31 @@ def main() -> None:
     cold = coldstart.measure(args.runs)
     print(f"throughput: {args.repeats} x {args.jobs} jobs on each side ...", file=sys.stderr, flush=True)
     jobs = throughput.measure(args.jobs, throughput.CONCURRENCY, args.repeats)
-    print(table([*coldstart.report(cold), *throughput.report(jobs)]))
-    path = save_results("all", {"machine": machine, "coldstart": cold, "throughput": jobs})
+    print("status load: GET /status against the bare app ...", file=sys.stderr, flush=True)
+    status = status_load.measure()
+    print("event latency: /events against a bare WebSocket app ...", file=sys.stderr, flush=True)
+    events = ws_latency.measure()
+    print(
+        f"sync: demo.sync of {sync_bench.ITEMS} items against a fetch loop ...", file=sys.stderr, flush=True
+    )
+    sync = sync_bench.measure()
+    rows = [
+        *coldstart.report(cold),
+        *throughput.report(jobs),
+        *status_load.report(status),
+        *ws_latency.report(events),
+        *sync_bench.report(sync),
+    ]
+    print(table(rows))
+    results = {
+        "machine": machine,
+        "coldstart": cold,
+        "throughput": jobs,
+        "status_load": status,
+        "ws_latency": events,
+        "sync": sync,
+    }
+    path = save_results("all", results)
     print(f"results: {path}")
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from enttok import hookspecs
+from enttok.accounts import Account
 from enttok.context import JobContext
 from enttok.plugin_host import PluginHost
 from enttok.sync import SyncPage
@@ -55,7 +56,7 @@ def test_hook_is_implemented_by_a_tested_plugin(hook: object) -> None:
 
 @pytest.mark.parametrize(
     "cls",
-    [JobContext, SyncPage, PluginHost, FakeUpstream, RunningHost, ConnectorConformance],
+    [JobContext, Account, SyncPage, PluginHost, FakeUpstream, RunningHost, ConnectorConformance],
     ids=lambda c: c.__name__,
 )
 def test_public_names_are_in_the_guide(cls: type) -> None:

@@ -73,14 +73,8 @@ class EventBus:
 
     def emit(self, type: str, **fields: Any) -> dict[str, Any]:
         """Record and publish one event in a transaction of its own."""
-        connection = self._database.connection
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            event = self.record(connection, type, **fields)
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
+        with self._database.transaction() as tx:
+            event = self.record(tx, type, **fields)
         self.publish([event])
         return event
 

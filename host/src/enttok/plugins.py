@@ -124,12 +124,17 @@ class Plugins:
             record.fail(f"{type(error).__name__}: {error}")
             self.unregister(record)
 
-    def call(self, record: PluginRecord, hook: str, default: Any, **kwargs: Any) -> Any:
-        """Call one plugin's implementation of `hook`; `default` when it has none."""
+    def implementation(self, record: PluginRecord, hook: str) -> Callable[..., Any] | None:
+        """One plugin's implementation of `hook`, or None."""
         for implementation in getattr(self.manager.hook, hook).get_hookimpls():
             if implementation.plugin_name == record.name:
-                return implementation.function(**kwargs)
-        return default
+                return implementation.function
+        return None
+
+    def call(self, record: PluginRecord, hook: str, default: Any, **kwargs: Any) -> Any:
+        """Call one plugin's implementation of `hook`; `default` when it has none."""
+        function = self.implementation(record, hook)
+        return default if function is None else function(**kwargs)
 
     def unregister(self, record: PluginRecord) -> None:
         if record.module is not None and self.manager.is_registered(record.module):

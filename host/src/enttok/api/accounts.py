@@ -126,17 +126,13 @@ def account_routes(plugin: str) -> list[Route]:
     @documented("Test the account's connection", response=CheckResult, errors=(404,))
     async def check_account(request: Request, host: Host) -> JSONResponse:
         account = await asyncio.to_thread(host.accounts.load, plugin, request.path_params["account_id"])
-        record = host.plugins.records[plugin]
-        if not any(
-            i.plugin_name == plugin for i in host.plugins.manager.hook.enttok_check_account.get_hookimpls()
-        ):
+        check = host.plugins.implementation(host.plugins.records[plugin], "enttok_check_account")
+        if check is None:
             body = {"ok": False, "status": account.status, "details": None, "error": None, "checked": False}
             return JSONResponse(body)  # nothing to test with: the account's status stays as it is
         status, details, error = "active", None, None
         try:
-            result = host.plugins.call(
-                record, "enttok_check_account", None, host=host.plugin_host(plugin), account=account
-            )
+            result = check(host=host.plugin_host(plugin), account=account)
             if inspect.isawaitable(result):
                 async with asyncio.timeout(CHECK_TIMEOUT):
                     result = await result

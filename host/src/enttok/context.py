@@ -13,7 +13,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from enttok.accounts import Account, Accounts
 from enttok.errors import JobCancelled
 from enttok.store import Database, transaction
-from enttok.sync import SyncPage, read_cursor, sync_page
+from enttok.sync import JobPages, Sync, SyncWriter, read_cursor
 
 if TYPE_CHECKING:  # httpx loads on a job's first request, not at start-up
     import httpx
@@ -44,6 +44,7 @@ class HostServices:
     database: Database
     accounts: Accounts
     rate_limits: RateLimits
+    sync_writer: SyncWriter
     on_progress: ProgressSink
     on_log: LogSink
 
@@ -78,6 +79,7 @@ class JobContext:
         self._last_report = 0.0
         self._pending: tuple[float | None, str | None] | None = None
         self._flush_handle: asyncio.TimerHandle | None = None
+        self._pages: JobPages | None = None
 
     # -- reporting
 
@@ -176,10 +178,26 @@ class JobContext:
         with self.db() as connection, transaction(connection) as tx:
             yield tx
 
-    def sync(self, scope: str = "") -> AbstractContextManager[SyncPage]:
+    def sync(self, scope: str = "") -> Sync:
         """One page of a sync: its rows, activity entries and next cursor, committed together
-        when the block ends (see `enttok.sync`). `scope` is usually the account id."""
-        return sync_page(self._services.database.connect, self.plugin, scope)
+        when the block ends (see `enttok.sync`). `scope` is usually the account id.
+
+        `async with` in an async handler: the page commits in the host's writer thread while
+        the handler fetches the next one. `with` in a blocking handler: it commits on the spot."""
+        if self._pages is None:
+            self._pages = JobPages(self._services.sync_writer)
+        return Sync(self._services.database, self.plugin, scope, self._pages)
+
+    async def wait_synced(self) -> None:
+        """Wait until every page of this job is committed; raises the error of one that failed.
+        The host calls it when the handler returns, before the job can succeed."""
+        if self._pages is not None:
+            await self._pages.wait()
+
+    async def _settle_pages(self) -> None:
+        """When the attempt ends however it ends: no page may still be committing after it."""
+        if self._pages is not None:
+            await self._pages.wait(raise_failure=False)
 
     def cursor(self, scope: str = "") -> str | None:
         """This plugin's committed sync cursor for `scope`, or None."""

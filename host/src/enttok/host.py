@@ -30,6 +30,7 @@ from enttok.scheduler import Scheduler
 from enttok.secrets import Secrets
 from enttok.settings import Settings
 from enttok.store import HOST_MIGRATIONS, HOST_OWNER, Database
+from enttok.sync import SyncWriter
 from enttok.workers import RegisteredJobType, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class Host:
         self.secrets = Secrets(config.data_dir, config.secret_key)
         self.accounts = Accounts(self.database.connect, self.secrets)
         self.rate_limits = RateLimits()
+        self.sync_writer = SyncWriter(self.database.connect)
 
     # -- start and stop
 
@@ -93,6 +95,7 @@ class Host:
             database=self.database,
             accounts=self.accounts,
             rate_limits=self.rate_limits,
+            sync_writer=self.sync_writer,
             on_progress=self.queue.report_progress,
             on_log=lambda job_id, level, message, data: self.bus.emit(
                 "log", job_id=job_id, level=level, message=message, **data
@@ -143,6 +146,7 @@ class Host:
                     log.exception("plugin %s: shutdown failed", record.name)
 
     def close(self) -> None:
+        self.sync_writer.close()
         self.database.close()
         self._lock.release()
 

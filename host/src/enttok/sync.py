@@ -1,26 +1,35 @@
 """A sync writes its rows, its timeline entries and its cursor together or not at all.
 
 `SyncPage` collects what one page of a sync produced and applies it in one SQLite
-transaction when the `with` block ends without an exception. A crash or a failed page
-therefore never leaves the cursor ahead of the data, and because rows are upserted by key a
-page written twice (the host died after the commit, before the job was marked done) does
-not duplicate anything. Nothing is written while the block runs, so an async handler may
+transaction when its block ends without an exception. A crash or a failed page therefore
+never leaves the cursor ahead of the data, and because rows are upserted by key a page
+written twice (the host died after the commit, before the job was marked done) does not
+duplicate anything. Nothing is written while the block runs, so an async handler may
 `await` its next request inside it without holding the database.
+
+An async handler's pages (`async with ctx.sync()`) are committed by `SyncWriter`, one
+thread with one connection, while the handler already fetches the next page: the commit
+no longer stalls the event loop, and a sync runs at about the pace of its fetches instead
+of fetches plus commits. The pages of one job still commit in order, each with its cursor,
+and none after one that failed, so resuming from the stored cursor stays exact.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, Field
 
 from enttok import clock
-from enttok.store import transaction
+from enttok.store import Database, transaction
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -56,7 +65,7 @@ class SyncPage:
 
     def upsert(self, table: str, rows: Iterable[Mapping[str, Any]], key: Sequence[str]) -> None:
         """Insert rows into one of this plugin's tables, replacing any with the same `key`."""
-        rows = [dict(row) for row in rows]
+        rows = list(rows)
         if not rows:
             return
         self._check_table(table)
@@ -72,7 +81,12 @@ class SyncPage:
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
             f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
         )
-        values = [tuple(row[c] for c in columns) for row in rows]
+        try:
+            values = [tuple(map(row.__getitem__, columns)) for row in rows]
+        except KeyError as missing:
+            raise ValueError(
+                f"a row of {table} lacks column {missing} (rows must share the first one's columns)"
+            ) from None
         self._operations.append(lambda tx: tx.executemany(statement, values))
 
     def execute(self, statement: str, parameters: Sequence[Any] | Mapping[str, Any] = ()) -> None:
@@ -143,12 +157,151 @@ def save_cursor(connection: sqlite3.Connection, plugin: str, scope: str, cursor:
     )
 
 
-@contextmanager
-def sync_page(connect: Callable[[], sqlite3.Connection], plugin: str, scope: str) -> Iterator[SyncPage]:
-    connection = connect()
-    try:
-        page = SyncPage(plugin, scope, read_cursor(connection, plugin, scope))
-        yield page
-        page._commit(connection)
-    finally:
-        connection.close()
+PIPELINE_DEPTH = 2
+"""Pages of one job handed over and not yet committed, at most: one committing while the
+handler fills the next. More would only hold more pages in memory; SQLite takes one writer."""
+
+
+class SyncWriter:
+    """The host's one thread for committing async handlers' pages, with its own connection.
+
+    One thread is enough: SQLite admits one writer at a time, so more threads would only
+    queue on its lock; one keeps each job's pages in the order they were handed over.
+    """
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._connect = connect
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enttok-sync-writer")
+        self._connection: sqlite3.Connection | None = None
+        self._closed = False
+
+    def write(self, page: SyncPage, job: JobPages) -> Future[None]:
+        return self._executor.submit(self._write, page, job)
+
+    def _write(self, page: SyncPage, job: JobPages) -> None:
+        if job.failure is not None:
+            return  # a page after a failed one must not move the cursor past the gap
+        try:
+            if self._connection is None:
+                self._connection = self._connect()
+            page._commit(self._connection)
+        except BaseException as error:
+            job.failure = error
+            self._reset()
+
+    def _reset(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def close(self) -> None:
+        """Commit what was handed over, then close the connection (after the workers stop)."""
+        if not self._closed:
+            self._closed = True
+            self._executor.submit(self._reset)  # on the thread that opened it
+            self._executor.shutdown(wait=True)
+
+
+class JobPages:
+    """One job's pages in `SyncWriter`: the handler's view of what it handed over."""
+
+    def __init__(self, writer: SyncWriter) -> None:
+        self._writer = writer
+        self._pending: deque[Future[None]] = deque()
+        self._cursors: dict[str, tuple[Future[None], str | None]] = {}
+        self.failure: BaseException | None = None
+        """The first page that failed to commit (set on the writer's thread)."""
+
+    @property
+    def pending(self) -> bool:
+        return any(not future.done() for future in self._pending)
+
+    def cursor(self, scope: str) -> tuple[str | None] | None:
+        """The cursor of this job's last page for `scope` while it is still uncommitted."""
+        last = self._cursors.get(scope)
+        return (last[1],) if last is not None and not last[0].done() else None
+
+    def hand_over(self, page: SyncPage) -> None:
+        future = self._writer.write(page, self)
+        self._pending.append(future)
+        if page._next_cursor is not None:
+            self._cursors[page.scope] = (future, page._next_cursor[0])
+
+    async def room(self) -> None:
+        """Wait until another page may be handed over; raise the failure of an earlier one."""
+        while self._pending and (self._pending[0].done() or len(self._pending) >= PIPELINE_DEPTH):
+            await _uncancellable(self._pending.popleft())
+        self._raise_failure()
+
+    async def wait(self, raise_failure: bool = True) -> None:
+        """Until every page handed over is committed (or skipped after a failure)."""
+        while self._pending:
+            await _uncancellable(self._pending.popleft())
+        if raise_failure:
+            self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+
+async def _uncancellable(future: Future[None]) -> None:
+    """Await a page's commit; cancelling the waiter must not cancel a page still queued,
+    or the pages behind it would commit past the gap."""
+    await asyncio.shield(asyncio.wrap_future(future))
+
+
+class Sync:
+    """What `ctx.sync(scope)` returns: one page, as a `with` or an `async with` block.
+
+    `with`: the page commits when the block ends, on the calling thread (blocking handlers).
+    `async with`: the page goes to the host's writer when the block ends and the handler
+    goes on at once; the next `async with` sees its cursor, and waits only while two pages
+    are uncommitted. The job succeeds only once all its pages are committed.
+    """
+
+    def __init__(self, database: Database, plugin: str, scope: str, job: JobPages) -> None:
+        self._database = database
+        self._plugin = plugin
+        self._scope = scope
+        self._job = job
+        self._page: SyncPage | None = None
+        self._connection: sqlite3.Connection | None = None
+
+    def __enter__(self) -> SyncPage:
+        if self._job.pending:
+            raise RuntimeError(
+                "this job's pages are still committing: use `async with ctx.sync()` throughout"
+            )
+        self._connection = self._database.connect()
+        self._page = SyncPage(
+            self._plugin, self._scope, read_cursor(self._connection, self._plugin, self._scope)
+        )
+        return self._page
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        assert self._connection is not None and self._page is not None
+        try:
+            if kind is None:
+                self._page._commit(self._connection)
+        finally:
+            self._connection.close()
+
+    async def __aenter__(self) -> SyncPage:
+        await self._job.room()
+        pending = self._job.cursor(self._scope)
+        if pending is not None:
+            cursor = pending[0]
+        else:  # a read by key on the loop's own connection: cheaper than a thread hop
+            cursor = read_cursor(self._database.connection, self._plugin, self._scope)
+        self._page = SyncPage(self._plugin, self._scope, cursor)
+        return self._page
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if kind is None:
+            assert self._page is not None
+            self._job.hand_over(self._page)

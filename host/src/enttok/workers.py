@@ -209,6 +209,7 @@ class WorkerPool:
         except Exception as error:  # the pool itself must survive whatever a handler does
             log.exception("job %s: unexpected failure in the worker", attempt.job.job_id)
             outcome = _failed(attempt.job, "worker_error", f"{type(error).__name__}: {error}")
+        await attempt.context._settle_pages()
         self._finish(attempt, outcome)
 
     async def _attempt(self, attempt: _Attempt) -> Outcome:
@@ -229,6 +230,7 @@ class WorkerPool:
                 else:
                     call = functools.partial(contextvars.copy_context().run, handler, context, payload)
                     result = await asyncio.get_running_loop().run_in_executor(self._threads, call)
+                await context.wait_synced()
             return Outcome(job.job_id, "succeeded", result=_jsonable(result))
         except (JobCancelled, asyncio.CancelledError):
             if context.cancel_reason is None:

@@ -25,7 +25,7 @@ async def sync(ctx: JobContext, payload: SyncPayload) -> dict[str, int]:
         refreshed_for_this_page = False
         while True:
             ctx.check_cancelled()
-            with ctx.sync(scope=account.id) as page:
+            async with ctx.sync(scope=account.id) as page:
                 after = int(page.cursor or 0)
                 response = await http.get(
                     "/items",

@@ -23,6 +23,7 @@ BROKEN = {
     "wrong_api": ["999", "plugin API version"],
     "unprefixed_job": ["demo.hijack", "unprefixed_job."],
     "bad_migration": ["migration", "stolen", "bad_migration_"],
+    "broken_startup": ["startup failed", "RuntimeError", "base URL is not configured"],
 }
 
 
@@ -84,12 +85,24 @@ def test_demo_runs_beside_broken_plugins(broken_host: RunningHost) -> None:
 
 
 @pytest.mark.parametrize(
-    "job_type", ["wrong_api.noop", "bad_migration.noop", "unprefixed_job.fine", "demo.hijack"]
+    "job_type",
+    ["wrong_api.noop", "bad_migration.noop", "unprefixed_job.fine", "demo.hijack", "broken_startup.noop"],
 )
 def test_failed_plugins_job_types_are_refused(broken_host: RunningHost, job_type: str) -> None:
     response = broken_host.post("/jobs", json={"type": job_type, "payload": {}})
     assert response.status_code == 422, response.text
     assert response.json()["error"]["code"] == "unknown_job_type"
+
+
+def test_a_plugin_whose_startup_failed_answers_503_on_its_routes(broken_host: RunningHost) -> None:
+    response = broken_host.get("/plugins/broken_startup/ping")
+    assert response.status_code == 503, response.text
+    error = response.json()["error"]
+    assert error["code"] == "plugin_unavailable"
+    assert "broken_startup" in error["message"] and "base URL is not configured" in error["message"]
+    assert httpx.get(broken_host.url + "/plugins/broken_startup/ping").status_code == 401  # no token
+    paths = broken_host.get("/openapi.json").json()["paths"]
+    assert not [path for path in paths if path.startswith("/plugins/broken_startup")]
 
 
 def test_bad_migration_is_rolled_back(broken_host: RunningHost) -> None:

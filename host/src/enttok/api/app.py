@@ -8,17 +8,20 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from enttok.api import errors, jobs, stream, system
 from enttok.api.accounts import account_routes
 from enttok.api.security import GuardMiddleware
 from enttok.host import Host
+from enttok.plugins import PluginRecord
 
 
 def create_app(host: Host) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await host.start()
+        _unmount_failed_plugins(app, host)
         try:
             yield
         finally:
@@ -41,3 +44,28 @@ def create_app(host: Host) -> Starlette:
     app.state.host = host
     app.state.openapi = None
     return app
+
+
+def _unmount_failed_plugins(app: Starlette, host: Host) -> None:
+    """The routes of a plugin whose start-up failed (known only once the app exists) would run
+    against a plugin that never started: its paths answer 503 naming the failure instead."""
+    failed = {f"/plugins/{record.name}": record for record in host.plugins.failed}
+    app.router.routes[:] = [
+        Mount(route.path, app=_unavailable(failed[route.path]))
+        if isinstance(route, Mount) and route.path in failed
+        else route
+        for route in app.router.routes
+    ]
+
+
+def _unavailable(record: PluginRecord) -> ASGIApp:
+    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1011, "reason": "plugin unavailable"})
+            return
+        response = errors.error_response(
+            503, "plugin_unavailable", f"plugin {record.name} is not running: {record.error}"
+        )
+        await response(scope, receive, send)
+
+    return answer

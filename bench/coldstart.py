@@ -4,7 +4,11 @@ Cold start is the time from spawning the process to its first `200` on `GET /hea
 the desktop app waits for before it can show anything. Idle RSS is VmRSS once `/health` has
 answered and the process has sat idle for a second: what the host costs while nothing runs.
 
-Both servers start the same way (same python, same uvicorn, a known free port on 127.0.0.1,
+A second baseline, the bare app with pydantic imported and one model declared
+(`bare_app.py --pydantic`), shows how much of the gap is pydantic itself: every plugin
+declares its payloads as pydantic models, so no host of plugins can answer before it loads.
+
+The servers start the same way (same python, same uvicorn, a known free port on 127.0.0.1,
 probed every millisecond), alternating and in flipped order each round, so drift on the
 machine hits both. One discarded warm-up start each fills the OS page cache and lets the host
 create its database, so every measured host start opens an existing database as the app does.
@@ -58,6 +62,8 @@ def start_once(kind: str, base_env: dict[str, str], data_dir: Path) -> Sample:
         args, env = host_command(), host_env(base_env, data_dir, port)
     else:
         args, env = [PYTHON, str(BENCH_DIR / "bare_app.py"), "--port", str(port)], base_env
+        if kind == "bare+pydantic":
+            args.append("--pydantic")
     spawned = time.monotonic()
     with running(args, env) as process:
         answered = wait_for_health(process, port)
@@ -68,15 +74,15 @@ def start_once(kind: str, base_env: dict[str, str], data_dir: Path) -> Sample:
 def measure(runs: int, bytecode_cache: bool = True) -> dict[str, object]:
     """`runs` alternating starts of each server after one warm-up each; medians and ratios."""
     runs = max(1, runs)
-    samples: dict[str, list[Sample]] = {"enttok": [], "bare": []}
+    samples: dict[str, list[Sample]] = {"enttok": [], "bare": [], "bare+pydantic": []}
     with tempfile.TemporaryDirectory(prefix="enttok-bench-") as scratch:
         data_dir, pycache = Path(scratch) / "data", Path(scratch) / "pycache"
         base_env = python_env(pycache if bytecode_cache else None)
         for kind in samples:
             start_once(kind, base_env, data_dir)  # warm-up, discarded
+        kinds = list(samples)
         for round_ in range(runs):
-            order = ("enttok", "bare") if round_ % 2 == 0 else ("bare", "enttok")
-            for kind in order:
+            for kind in kinds if round_ % 2 == 0 else reversed(kinds):
                 samples[kind].append(start_once(kind, base_env, data_dir))
     start = {kind: median([s.start_ms for s in values]) for kind, values in samples.items()}
     rss = {kind: median([s.idle_rss_mib for s in values]) for kind, values in samples.items()}
@@ -85,9 +91,11 @@ def measure(runs: int, bytecode_cache: bool = True) -> dict[str, object]:
         "bytecode_cache": bytecode_cache,
         "start_ms": start,
         "start_ratio": start["enttok"] / start["bare"],
+        "start_ratio_to_pydantic": start["enttok"] / start["bare+pydantic"],
         "start_ms_all": {kind: [round(s.start_ms, 1) for s in values] for kind, values in samples.items()},
         "rss_mib": rss,
         "rss_ratio": rss["enttok"] / rss["bare"],
+        "rss_ratio_to_pydantic": rss["enttok"] / rss["bare+pydantic"],
         "targets": {"start_ratio": TARGET_START_RATIO, "rss_ratio": TARGET_RSS_RATIO},
     }
 
@@ -105,11 +113,25 @@ def report(results: dict[str, object]) -> list[tuple[str, str, str, str, str]]:
             f"<= {TARGET_START_RATIO}x: {verdict(start_ratio <= TARGET_START_RATIO)}",
         ),
         (
+            "  same, against bare + pydantic (one model)",
+            "",
+            f"{start['bare+pydantic']:.0f} ms (bare+pydantic)",
+            ratio_text(results["start_ratio_to_pydantic"], TARGET_START_RATIO),
+            "reference: the floor for pydantic plugins",
+        ),
+        (
             "idle RSS after start (median)",
             f"{rss['enttok']:.1f} MiB",
             f"{rss['bare']:.1f} MiB (bare)",
             ratio_text(rss_ratio, TARGET_RSS_RATIO),
             f"<= {TARGET_RSS_RATIO}x: {verdict(rss_ratio <= TARGET_RSS_RATIO)}",
+        ),
+        (
+            "  same, against bare + pydantic (one model)",
+            "",
+            f"{rss['bare+pydantic']:.1f} MiB (bare+pydantic)",
+            ratio_text(results["rss_ratio_to_pydantic"], TARGET_RSS_RATIO),
+            "reference",
         ),
     ]
 

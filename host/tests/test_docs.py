@@ -15,7 +15,7 @@ from enttok.accounts import Account
 from enttok.context import JobContext
 from enttok.plugin_host import PluginHost
 from enttok.sync import SyncPage
-from enttok.testing import FakeUpstream, RunningHost
+from enttok.testing import FakeUpstream, RunningHost, SuiteFigures
 from enttok.testing.conformance import ConnectorConformance
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,7 +56,16 @@ def test_hook_is_implemented_by_a_tested_plugin(hook: object) -> None:
 
 @pytest.mark.parametrize(
     "cls",
-    [JobContext, Account, SyncPage, PluginHost, FakeUpstream, RunningHost, ConnectorConformance],
+    [
+        JobContext,
+        Account,
+        SyncPage,
+        PluginHost,
+        FakeUpstream,
+        RunningHost,
+        ConnectorConformance,
+        SuiteFigures,
+    ],
     ids=lambda c: c.__name__,
 )
 def test_public_names_are_in_the_guide(cls: type) -> None:

@@ -24,7 +24,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from schemathesis import GenerationMode
 
-from enttok.testing import RunningHost, start_host
+from enttok.testing import RunningHost, SuiteFigures, start_host
 
 SEED = int(os.environ.get("ENTTOK_FUZZ_SEED", "20251223"))
 MIN_REQUESTS = 1000
@@ -127,7 +127,7 @@ def _known_ids(host: RunningHost) -> dict[str, list[str]]:
     return {"job_id": [queued, ended], "account_id": ["fuzz"]}
 
 
-def test_fuzz_every_operation(host: RunningHost, loopback_only: None) -> None:
+def test_fuzz_every_operation(host: RunningHost, loopback_only: None, suite_figures: SuiteFigures) -> None:
     # The document comes from the host itself (httpx, no proxies), then schemathesis reads it.
     document = host.get("/openapi.json")
     assert document.status_code == 200, document.text
@@ -204,6 +204,13 @@ def test_fuzz_every_operation(host: RunningHost, loopback_only: None) -> None:
     # The token really went out: every operation got answers past the auth check.
     unauthenticated = [label for label, counter in statuses.items() if not set(counter) - {401, 403}]
     assert not unauthenticated, unauthenticated
+    assert set(statuses) == {operation.label for operation in operations}, "an operation got no request"
     assert host.process.poll() is None, f"the host died: {host.stderr_tail()}"
     assert not findings, f"{len(findings)} distinct findings: {sorted(findings)}"
     assert cases >= MIN_REQUESTS, f"only {cases} generated requests"
+    server_errors = sum(n for counter in statuses.values() for status, n in counter.items() if status >= 500)
+    suite_figures.count("fuzz", "generated requests answered as documented", cases)
+    suite_figures.count("fuzz", "operations covered", len(statuses))
+    suite_figures.count("fuzz", "HTTP requests sent", sent[0])
+    suite_figures.count("fuzz", "5xx answers", server_errors)
+    suite_figures.note("fuzz", f"seed {SEED}")

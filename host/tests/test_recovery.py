@@ -16,8 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from enttok.testing import RunningHost
+from enttok.testing import RunningHost, SuiteFigures
 
+SUITE = "recovery"  # the line these tests' figures go to in the run's summary
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 JOBS = 500
 
@@ -66,7 +67,9 @@ def serve_once(data_dir: Path, timeout: float = 20) -> subprocess.CompletedProce
     )
 
 
-def test_kill_9_mid_queue_loses_no_job(enttok_host: Callable[..., RunningHost]) -> None:
+def test_kill_9_mid_queue_loses_no_job(
+    enttok_host: Callable[..., RunningHost], suite_figures: SuiteFigures
+) -> None:
     host = enttok_host("crash", plugins=["demo"])
     assert host.post("/settings", json={"host": {"workers": 8}}).status_code == 200
     with host.events() as stream:
@@ -126,6 +129,11 @@ def test_kill_9_mid_queue_loses_no_job(enttok_host: Callable[..., RunningHost]) 
     assert read_db(path, "SELECT count(*) FROM jobs WHERE type = 'demo.sleep' AND status = 'succeeded'") == [
         (JOBS,)
     ]
+    suite_figures.count(SUITE, "kills (SIGKILL) survived")
+    suite_figures.count(SUITE, "jobs verified not lost", len(wanted))
+    suite_figures.count(
+        SUITE, "jobs caught running by a kill and re-queued", len({e["job_id"] for e in recovered})
+    )
 
 
 def _pages(host: RunningHost, **filters: str) -> list[list[dict[str, Any]]]:
@@ -139,7 +147,9 @@ def _pages(host: RunningHost, **filters: str) -> list[list[dict[str, Any]]]:
             return pages
 
 
-def test_sigterm_exits_0_and_requeues_the_running_job(enttok_host: Callable[..., RunningHost]) -> None:
+def test_sigterm_exits_0_and_requeues_the_running_job(
+    enttok_host: Callable[..., RunningHost], suite_figures: SuiteFigures
+) -> None:
     host = enttok_host("term", plugins=["demo"])
     with host.events() as stream:
         job_id = host.submit("demo.sleep", {"seconds": 4, "steps": 40})
@@ -155,6 +165,7 @@ def test_sigterm_exits_0_and_requeues_the_running_job(enttok_host: Callable[...,
     assert job["status"] == "succeeded", job
     statuses = [e["status"] for e in host.job_events(job_id) if e["type"] == "job.status"]
     assert statuses == ["queued", "running", "queued", "running", "succeeded"], statuses
+    suite_figures.count(SUITE, "SIGTERM stops (exit 0, running job re-queued)")
 
 
 def test_parent_watch_exits_when_stdin_closes(enttok_host: Callable[..., RunningHost]) -> None:
@@ -165,7 +176,9 @@ def test_parent_watch_exits_when_stdin_closes(enttok_host: Callable[..., Running
     assert host.process.wait(10) == 0
 
 
-def test_second_host_on_the_same_data_dir_is_refused(enttok_host: Callable[..., RunningHost]) -> None:
+def test_second_host_on_the_same_data_dir_is_refused(
+    enttok_host: Callable[..., RunningHost], suite_figures: SuiteFigures
+) -> None:
     first = enttok_host("shared", plugins=["demo"])
     refused = serve_once(first.data_dir)
     assert refused.returncode != 0
@@ -176,6 +189,7 @@ def test_second_host_on_the_same_data_dir_is_refused(enttok_host: Callable[..., 
     # the first host is untouched
     assert first.get("/health").status_code == 200
     assert first.run("demo.noop")["status"] == "succeeded"
+    suite_figures.count(SUITE, "second hosts on a live data dir refused")
 
 
 def _refuses_untouched(data_dir: Path) -> None:
@@ -191,14 +205,17 @@ def _refuses_untouched(data_dir: Path) -> None:
     assert len(after) == len(before)
 
 
-def test_corrupt_database_is_refused_and_left_untouched(tmp_path: Path) -> None:
+def test_corrupt_database_is_refused_and_left_untouched(tmp_path: Path, suite_figures: SuiteFigures) -> None:
     path = database(tmp_path)
     path.parent.mkdir(parents=True)
     path.write_bytes(os.urandom(64 * 1024))
     _refuses_untouched(tmp_path)
+    suite_figures.count(SUITE, "bad databases refused and left untouched: corrupt")
 
 
-def test_truncated_database_is_refused_and_left_untouched(enttok_host: Callable[..., RunningHost]) -> None:
+def test_truncated_database_is_refused_and_left_untouched(
+    enttok_host: Callable[..., RunningHost], suite_figures: SuiteFigures
+) -> None:
     host = enttok_host("truncated", plugins=["demo"])
     for _ in range(20):
         host.submit("demo.sleep", {"seconds": 0, "steps": 1})
@@ -211,3 +228,4 @@ def test_truncated_database_is_refused_and_left_untouched(enttok_host: Callable[
     with open(path, "r+b") as file:
         file.truncate(size // 2)
     _refuses_untouched(host.data_dir)
+    suite_figures.count(SUITE, "bad databases refused and left untouched: truncated")

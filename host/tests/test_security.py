@@ -19,8 +19,11 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from enttok.testing import RunningHost, start_host
+from enttok.testing import RunningHost, SuiteFigures, start_host
 
+SUITE = "security"  # the line these tests' figures go to in the run's summary
+HTTP_REFUSED = "HTTP requests refused: "  # + the kind of refusal
+WS_REFUSED = "WebSocket handshakes refused: "
 TOKEN_HEADER = "X-Backend-Token"
 ALLOWED_ORIGINS = ("http://localhost:5173", "app://enttok")
 
@@ -167,7 +170,13 @@ def first_replayed_event(connection: ClientConnection) -> dict[str, Any]:
 @pytest.mark.parametrize(("method", "path", "body"), PROTECTED, ids=ROUTE_IDS)
 @pytest.mark.parametrize("credential", ["missing", "wrong", "truncated", "extended", "in_query"])
 def test_protected_route_refuses_missing_or_wrong_token(
-    host: RunningHost, job_id: str, method: str, path: str, body: Any, credential: str
+    host: RunningHost,
+    job_id: str,
+    method: str,
+    path: str,
+    body: Any,
+    credential: str,
+    suite_figures: SuiteFigures,
 ) -> None:
     path = path.format(job_id=job_id)
     headers = {
@@ -181,6 +190,8 @@ def test_protected_route_refuses_missing_or_wrong_token(
         path += f"?token={host.token}"
     error = assert_error(request(host, method, path, headers=headers, body=body), 401)
     assert host.token not in json.dumps(error)
+    kind = {"missing": "no token", "in_query": "token only in the query"}.get(credential, "wrong token")
+    suite_figures.count(SUITE, HTTP_REFUSED + kind)
 
 
 @pytest.mark.parametrize(("method", "path", "body"), PROTECTED, ids=ROUTE_IDS)
@@ -194,7 +205,7 @@ def test_protected_route_answers_with_the_token(
     assert response.status_code not in (401, 403), response.text
 
 
-def test_every_documented_route_needs_the_token(host: RunningHost) -> None:
+def test_every_documented_route_needs_the_token(host: RunningHost, suite_figures: SuiteFigures) -> None:
     """Whatever /openapi.json lists, plugin routes included, only GET /health is open."""
     document = host.get("/openapi.json").json()
     checked = []
@@ -210,15 +221,17 @@ def test_every_documented_route_needs_the_token(host: RunningHost) -> None:
                 assert_error(response, 401)
             checked.append(f"{method} {path}")
     assert len(checked) >= len(PROTECTED), checked
+    suite_figures.count(SUITE, HTTP_REFUSED + "no token", len(checked))
 
 
-def test_unknown_routes_need_the_token_too(host: RunningHost) -> None:
+def test_unknown_routes_need_the_token_too(host: RunningHost, suite_figures: SuiteFigures) -> None:
     """Without the token nothing is told, not even whether a route exists."""
     for path in ("/no-such-route", "/plugins/demo/anything", "/jobs/job_x/nothing"):
         assert_error(request(host, "GET", path), 401)
+        suite_figures.count(SUITE, HTTP_REFUSED + "no token")
 
 
-def test_refused_requests_change_nothing(host: RunningHost) -> None:
+def test_refused_requests_change_nothing(host: RunningHost, suite_figures: SuiteFigures) -> None:
     jobs_before = host.get("/jobs", params={"limit": 500}).json()["jobs"]
     settings_before = host.get("/settings").json()
     assert_error(request(host, "POST", "/jobs", body={"type": "demo.noop", "payload": {}}), 401)
@@ -226,6 +239,8 @@ def test_refused_requests_change_nothing(host: RunningHost) -> None:
     assert_error(request(host, "POST", "/settings", headers=wrong, body={"host": {"workers": 7}}), 401)
     assert host.get("/jobs", params={"limit": 500}).json()["jobs"] == jobs_before
     assert host.get("/settings").json() == settings_before
+    suite_figures.count(SUITE, HTTP_REFUSED + "no token")
+    suite_figures.count(SUITE, HTTP_REFUSED + "wrong token")
 
 
 def test_health_needs_no_token(host: RunningHost) -> None:
@@ -236,8 +251,9 @@ def test_health_needs_no_token(host: RunningHost) -> None:
     assert request(host, "HEAD", "/health").status_code == 200
 
 
-def test_only_get_health_is_public(host: RunningHost) -> None:
+def test_only_get_health_is_public(host: RunningHost, suite_figures: SuiteFigures) -> None:
     assert_error(request(host, "POST", "/health"), 401)
+    suite_figures.count(SUITE, HTTP_REFUSED + "no token")
     assert_error(request(host, "POST", "/health", headers={TOKEN_HEADER: host.token}), 405)
 
 
@@ -248,7 +264,9 @@ def test_only_get_health_is_public(host: RunningHost) -> None:
     "credential",
     ["missing", "wrong_header", "wrong_query", "empty_query", "token_elsewhere_in_query"],
 )
-def test_websocket_refused_without_the_token(host: RunningHost, credential: str) -> None:
+def test_websocket_refused_without_the_token(
+    host: RunningHost, credential: str, suite_figures: SuiteFigures
+) -> None:
     options: dict[str, Any] = {
         "missing": {},
         "wrong_header": {"token": secrets.token_hex(32)},
@@ -257,12 +275,17 @@ def test_websocket_refused_without_the_token(host: RunningHost, credential: str)
         "token_elsewhere_in_query": {"query": f"?since=0&tok={host.token}"},
     }[credential]
     assert ws_refusal(host, **options) in (401, 403)
+    kind = "wrong token" if credential.startswith("wrong") else "no token"
+    suite_figures.count(SUITE, WS_REFUSED + kind)
 
 
 @pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1"])
-def test_websocket_refused_from_a_foreign_origin(host: RunningHost, origin: str) -> None:
+def test_websocket_refused_from_a_foreign_origin(
+    host: RunningHost, origin: str, suite_figures: SuiteFigures
+) -> None:
     assert ws_refusal(host, token=host.token, origin=origin) == 403
     assert ws_refusal(host, query=f"?token={host.token}", origin=origin) == 403
+    suite_figures.count(SUITE, WS_REFUSED + "foreign Origin", 2)
 
 
 @pytest.mark.parametrize("where", ["header", "query"])
@@ -293,18 +316,20 @@ def bad_host_headers(port: int) -> list[str]:
     ]
 
 
-def test_foreign_host_header_is_forbidden_on_http(host: RunningHost) -> None:
+def test_foreign_host_header_is_forbidden_on_http(host: RunningHost, suite_figures: SuiteFigures) -> None:
     for host_header in bad_host_headers(host.port):
         for path, token in (("/status", host.token), ("/health", None)):
             status, answer = raw_get(host.port, path, host_header, token)
             assert status == 403, (host_header, path, answer)
             body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
             assert body["error"]["code"], answer
+            suite_figures.count(SUITE, HTTP_REFUSED + "foreign Host")
 
 
-def test_missing_host_header_is_forbidden(host: RunningHost) -> None:
+def test_missing_host_header_is_forbidden(host: RunningHost, suite_figures: SuiteFigures) -> None:
     status, answer = raw_get(host.port, "/status", None, host.token)
     assert status == 403, answer
+    suite_figures.count(SUITE, HTTP_REFUSED + "no Host")
 
 
 @pytest.mark.parametrize("name", ["127.0.0.1", "localhost"])
@@ -314,19 +339,25 @@ def test_loopback_host_header_is_accepted(host: RunningHost, name: str) -> None:
     assert raw_websocket_handshake(host.port, f"{name}:{host.port}", host.token) == 101
 
 
-def test_foreign_host_header_is_forbidden_on_websocket(host: RunningHost) -> None:
+def test_foreign_host_header_is_forbidden_on_websocket(
+    host: RunningHost, suite_figures: SuiteFigures
+) -> None:
     for host_header in bad_host_headers(host.port):
         assert raw_websocket_handshake(host.port, host_header, host.token) == 403, host_header
+        suite_figures.count(SUITE, WS_REFUSED + "foreign Host")
 
 
 # -- the Origin header
 
 
 @pytest.mark.parametrize("path", ["/status", "/health"])
-def test_any_origin_is_forbidden_when_none_is_allowed(host: RunningHost, path: str) -> None:
+def test_any_origin_is_forbidden_when_none_is_allowed(
+    host: RunningHost, path: str, suite_figures: SuiteFigures
+) -> None:
     for origin in ("http://evil.example", f"http://127.0.0.1:{host.port}", "null", *ALLOWED_ORIGINS):
         response = request(host, "GET", path, headers={TOKEN_HEADER: host.token, "Origin": origin})
         assert assert_error(response, 403)["code"], origin
+        suite_figures.count(SUITE, HTTP_REFUSED + "foreign Origin")
 
 
 @pytest.mark.parametrize("origin", ALLOWED_ORIGINS)
@@ -340,9 +371,11 @@ def test_allowed_origin_passes(origins_host: RunningHost, origin: str) -> None:
         assert connection.protocol.state.name == "OPEN"
 
 
-def test_allowed_origin_still_needs_the_token(origins_host: RunningHost) -> None:
+def test_allowed_origin_still_needs_the_token(origins_host: RunningHost, suite_figures: SuiteFigures) -> None:
     assert_error(request(origins_host, "GET", "/status", headers={"Origin": ALLOWED_ORIGINS[0]}), 401)
     assert ws_refusal(origins_host, origin=ALLOWED_ORIGINS[0]) in (401, 403)
+    suite_figures.count(SUITE, HTTP_REFUSED + "no token")
+    suite_figures.count(SUITE, WS_REFUSED + "no token")
 
 
 @pytest.mark.parametrize(
@@ -358,12 +391,16 @@ def test_allowed_origin_still_needs_the_token(origins_host: RunningHost) -> None
         "http://localhost:5173, app://enttok",
     ],
 )
-def test_origin_not_in_the_allowed_list_is_forbidden(origins_host: RunningHost, origin: str) -> None:
+def test_origin_not_in_the_allowed_list_is_forbidden(
+    origins_host: RunningHost, origin: str, suite_figures: SuiteFigures
+) -> None:
     response = request(
         origins_host, "GET", "/status", headers={TOKEN_HEADER: origins_host.token, "Origin": origin}
     )
     assert_error(response, 403)
     assert ws_refusal(origins_host, token=origins_host.token, origin=origin) == 403
+    suite_figures.count(SUITE, HTTP_REFUSED + "foreign Origin")
+    suite_figures.count(SUITE, WS_REFUSED + "foreign Origin")
 
 
 # -- the listener
@@ -401,22 +438,27 @@ def listening_addresses(pid: int) -> set[tuple[str, int]]:
 
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
-def test_host_listens_on_loopback_only(host: RunningHost) -> None:
+def test_host_listens_on_loopback_only(host: RunningHost, suite_figures: SuiteFigures) -> None:
     assert host.ready["pid"] == host.process.pid
-    assert listening_addresses(host.process.pid) == {("127.0.0.1", host.port)}
+    listening = listening_addresses(host.process.pid)
+    assert listening == {("127.0.0.1", host.port)}
+    suite_figures.count(SUITE, "listening sockets checked loopback-only", len(listening))
 
 
 # -- the token stays secret
 
 
-def files_containing(secret: str, *roots: Path) -> list[Path]:
+def scan_files(secret: str, *roots: Path) -> tuple[list[Path], int]:
+    """The files under `roots` that contain `secret`, and how many files were read."""
     needle = secret.encode()
-    found = []
+    found, scanned = [], 0
     for root in roots:
         for path in root.rglob("*"):
-            if path.is_file() and needle in path.read_bytes():
-                found.append(path)
-    return found
+            if path.is_file():
+                scanned += 1
+                if needle in path.read_bytes():
+                    found.append(path)
+    return found, scanned
 
 
 def make_traffic(host: RunningHost, job_id: str) -> None:
@@ -433,17 +475,23 @@ def make_traffic(host: RunningHost, job_id: str) -> None:
 
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs Linux /proc")
-def test_token_never_reaches_a_file_or_the_command_line(host: RunningHost, job_id: str) -> None:
+def test_token_never_reaches_a_file_or_the_command_line(
+    host: RunningHost, job_id: str, suite_figures: SuiteFigures
+) -> None:
     make_traffic(host, job_id)
     log_files = [path for path in host.log_dir.rglob("*") if path.is_file()]
     assert log_files and any(path.stat().st_size for path in log_files), "the host wrote no log to scan"
     assert (host.data_dir / "data" / "index.db").exists()
-    assert files_containing(host.token, host.data_dir, host.log_dir) == []
+    found, scanned = scan_files(host.token, host.data_dir, host.log_dir)
+    assert found == []
+    suite_figures.count(SUITE, "files scanned for a secret: host token", scanned)
     assert host.token.encode() not in Path(f"/proc/{host.process.pid}/cmdline").read_bytes()
     assert not any(host.token in line for line in host.stdout_lines)
 
 
-def test_generated_token_is_printed_once_and_kept_out_of_files(tmp_path: Path) -> None:
+def test_generated_token_is_printed_once_and_kept_out_of_files(
+    tmp_path: Path, suite_figures: SuiteFigures
+) -> None:
     """With no BACKEND_TOKEN the host makes a 256-bit one and prints it once on stdout only."""
     running = start_host(tmp_path / "generated", plugins=["demo"], env={"BACKEND_TOKEN": ""})
     try:
@@ -454,6 +502,7 @@ def test_generated_token_is_printed_once_and_kept_out_of_files(tmp_path: Path) -
         assert token != running.token
         assert request(running, "GET", "/status", headers={TOKEN_HEADER: token}).status_code == 200
         assert_error(request(running, "GET", "/status", headers={TOKEN_HEADER: running.token}), 401)
+        suite_figures.count(SUITE, HTTP_REFUSED + "wrong token")
         submitted = request(
             running, "POST", "/jobs", headers={TOKEN_HEADER: token}, body={"type": "demo.noop", "payload": {}}
         )
@@ -461,4 +510,6 @@ def test_generated_token_is_printed_once_and_kept_out_of_files(tmp_path: Path) -
         first_replayed_event(ws_connect(running, f"?since=0&token={token}"))
     finally:
         running.close()
-    assert files_containing(token, running.data_dir, running.log_dir) == []
+    found, scanned = scan_files(token, running.data_dir, running.log_dir)
+    assert found == []
+    suite_figures.count(SUITE, "files scanned for a secret: host token", scanned)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from enttok.testing import RunningHost
+from enttok.testing import RunningHost, SuiteFigures
 from enttok_demo.fake_api import fake_upstream
 
 ACCOUNTS = "/plugins/demo/accounts"
@@ -25,8 +25,14 @@ def keyring_file(host: RunningHost) -> Path:
 
 
 def files_containing(needle: str, root: Path) -> list[Path]:
+    return scan_files(needle, root)[0]
+
+
+def scan_files(needle: str, root: Path) -> tuple[list[Path], int]:
+    """The files under `root` that contain `needle`, and how many files were read."""
     data = needle.encode()
-    return [path for path in root.rglob("*") if path.is_file() and data in path.read_bytes()]
+    files = [path for path in root.rglob("*") if path.is_file()]
+    return [path for path in files if data in path.read_bytes()], len(files)
 
 
 def every_event(host: RunningHost) -> list[dict[str, Any]]:
@@ -49,7 +55,9 @@ def sync(host: RunningHost, account_id: str) -> dict[str, Any]:
     return host.run("demo.sync", {"account_id": account_id, "page_size": 10})
 
 
-def test_a_secret_lives_in_the_keyring_only(enttok_host: Callable[..., RunningHost]) -> None:
+def test_a_secret_lives_in_the_keyring_only(
+    enttok_host: Callable[..., RunningHost], suite_figures: SuiteFigures
+) -> None:
     canary = f"canary-{secrets.token_hex(16)}"
     upstream, _ = fake_upstream(count=ITEMS)
     with upstream:
@@ -80,9 +88,15 @@ def test_a_secret_lives_in_the_keyring_only(enttok_host: Callable[..., RunningHo
     assert all(response.status_code < 300 for response in responses), [r.text for r in responses]
     assert not [r.request.url for r in responses if canary in r.text], "the secret reached a response"
     assert not [e for e in events if canary in json.dumps(e)], "the secret reached an event"
-    assert not files_containing(canary, host.data_dir), "the secret reached a file under the data dir"
-    assert not files_containing(canary, host.log_dir), "the secret reached a log file"
+    in_data, data_files = scan_files(canary, host.data_dir)
+    assert not in_data, "the secret reached a file under the data dir"
+    in_logs, log_files = scan_files(canary, host.log_dir)
+    assert not in_logs, "the secret reached a log file"
     assert canary in keyring_file(host).read_text(), "the secret is not in the keyring"
+    # in the run's summary, beside the host's own security figures
+    suite_figures.count("security", "files scanned for a secret: account secret", data_files + log_files)
+    suite_figures.count("security", "responses checked for an account secret", len(responses))
+    suite_figures.count("security", "events checked for an account secret", len(events))
 
 
 def test_without_a_keyring_secrets_go_to_the_encrypted_file(
@@ -147,7 +161,7 @@ def test_without_keyring_or_key_a_secret_is_refused(enttok_host: Callable[..., R
 
 
 def test_a_rotated_refresh_token_survives_a_crash_right_after_the_refresh(
-    enttok_host: Callable[..., RunningHost],
+    enttok_host: Callable[..., RunningHost], suite_figures: SuiteFigures
 ) -> None:
     upstream, _ = fake_upstream(count=ITEMS)
     with upstream:
@@ -170,3 +184,4 @@ def test_a_rotated_refresh_token_survives_a_crash_right_after_the_refresh(
         with contextlib.closing(sqlite3.connect(restarted.data_dir / "data" / "index.db")) as db:
             stored = db.execute("SELECT count(DISTINCT item_id) FROM demo_items").fetchone()[0]
         assert stored == ITEMS
+        suite_figures.count("recovery", "kills (SIGKILL) survived")

@@ -15,13 +15,14 @@ from typing import Any
 
 import pytest
 
-from enttok.testing import FakeUpstream, RunningHost, start_host
+from enttok.testing import FakeUpstream, RunningHost, SuiteFigures, start_host
 from enttok_demo.fake_api import fake_upstream
 
 ACCOUNTS = "/plugins/demo/accounts"
 ITEMS = 45
 PAGE = 10
 PAGES = 5  # requests to /items in a clean sync of ITEMS items, PAGE at a time
+SUITE = "upstream faults"  # the line these tests' figures go to in the run's summary
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,9 @@ def activity_count(host: RunningHost, account_id: str) -> int:
     return len(response.json()["events"])
 
 
-def test_429_requeues_the_job_until_retry_after_while_other_jobs_run(host: RunningHost) -> None:
+def test_429_requeues_the_job_until_retry_after_while_other_jobs_run(
+    host: RunningHost, suite_figures: SuiteFigures
+) -> None:
     retry_after = 3.0
     upstream, _ = fake_upstream(count=ITEMS)
     with upstream:
@@ -101,9 +104,14 @@ def test_429_requeues_the_job_until_retry_after_while_other_jobs_run(host: Runni
     resumed = [r for r in upstream.requests_to("/items") if r.at > refused.at]
     assert resumed[0].at >= until - 0.05, "a page was requested before Retry-After"
     assert len(stored_rows(host, "limited")) == ITEMS
+    assert refused.fault == "rate_limit"
+    suite_figures.count(SUITE, "fault kinds injected")
+    suite_figures.count(SUITE, "requests faulted: 429")
 
 
-def test_one_accounts_jobs_share_its_budget_and_other_accounts_do_not(host: RunningHost) -> None:
+def test_one_accounts_jobs_share_its_budget_and_other_accounts_do_not(
+    host: RunningHost, suite_figures: SuiteFigures
+) -> None:
     upstream, api = fake_upstream(count=ITEMS)
     with upstream:
         add_account(host, upstream, "shared")
@@ -136,9 +144,12 @@ def test_one_accounts_jobs_share_its_budget_and_other_accounts_do_not(host: Runn
     assert all(r.at < until for r in neighbours)
     assert all(r.at >= until - 0.05 for r in after_refusal[len(neighbours) :]), "sent before the reset"
     assert len(stored_rows(host, "neighbour")) == ITEMS
+    suite_figures.count(SUITE, "fault kinds injected")  # a spent budget: no request may go out
 
 
-def test_refused_credentials_fail_at_once_and_mark_the_account(host: RunningHost) -> None:
+def test_refused_credentials_fail_at_once_and_mark_the_account(
+    host: RunningHost, suite_figures: SuiteFigures
+) -> None:
     upstream, _ = fake_upstream(count=ITEMS)
     with upstream:
         add_account(host, upstream, "revoked", token="refresh-the-fake-never-issued")
@@ -151,6 +162,7 @@ def test_refused_credentials_fail_at_once_and_mark_the_account(host: RunningHost
         assert job["error"]["code"] == "auth_failed" and job["error"]["retryable"] is False
         assert job["attempt"] == 1
         assert [r.status for r in upstream.requests] == [400], "the refused token was retried"
+        suite_figures.count(SUITE, "requests faulted: revoked refresh token")
         assert marked["plugin"] == "demo" and marked["status"] == "needs_reauth"
         account = host.get(f"{ACCOUNTS}/revoked").json()
         assert account["status"] == "needs_reauth" and account["status_reason"]
@@ -161,6 +173,7 @@ def test_refused_credentials_fail_at_once_and_mark_the_account(host: RunningHost
         assert patched.json()["status"] == "active"
         job = host.run("demo.sync", payload("revoked"))
         assert job["status"] == "succeeded", job["error"]
+    suite_figures.count(SUITE, "fault kinds injected")
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +200,7 @@ FAULTS: dict[str, tuple[Callable[[FakeUpstream], None], int]] = {
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_a_sync_converges_through_upstream_faults(
-    host: RunningHost, clean_rows: list[tuple[Any, ...]], fault: str
+    host: RunningHost, clean_rows: list[tuple[Any, ...]], fault: str, suite_figures: SuiteFigures
 ) -> None:
     inject, extra_requests = FAULTS[fault]
     account_id = f"fault-{fault}"
@@ -210,3 +223,8 @@ def test_a_sync_converges_through_upstream_faults(
     )
     if fault == "slow":
         assert pages[2].at - pages[1].at >= 1.0, "the slow answer was not slow"
+    faulted = [r for r in pages if r.fault]
+    assert len(faulted) == max(extra_requests, 1), [(r.status, r.fault) for r in pages]
+    suite_figures.count(SUITE, "fault kinds injected")
+    suite_figures.count(SUITE, f"requests faulted: {fault}", len(faulted))
+    suite_figures.count(SUITE, "faulty syncs converged to the clean run's rows")

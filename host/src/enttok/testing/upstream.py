@@ -48,6 +48,9 @@ class Recorded:
     status: int
     at: float
     query: dict[str, str] = field(default_factory=dict)
+    fault: str | None = None
+    """The fault injected into this request: the name of the method that asked for it
+    (`"fail"`, `"rate_limit"`, `"drop_connection"`, `"malformed"`, `"slow"`), else None."""
 
 
 @dataclass
@@ -64,7 +67,7 @@ class Hold:
 
 @dataclass
 class _Fault:
-    kind: str
+    kind: str  # the FakeUpstream method that injected it, recorded with the request
     times: int
     path: str | None
     status: int = 503
@@ -191,13 +194,13 @@ class FakeUpstream:
     def fail(
         self, status: int = 503, *, times: int = 1, path: str | None = None, retry_after: float | None = None
     ) -> None:
-        self._add(_Fault("status", times, path, status=status, retry_after=retry_after))
+        self._add(_Fault("fail", times, path, status=status, retry_after=retry_after))
 
     def rate_limit(self, retry_after: float = 2.0, *, times: int = 1, path: str | None = None) -> None:
-        self._add(_Fault("status", times, path, status=429, retry_after=retry_after))
+        self._add(_Fault("rate_limit", times, path, status=429, retry_after=retry_after))
 
     def drop_connection(self, *, times: int = 1, path: str | None = None) -> None:
-        self._add(_Fault("drop", times, path))
+        self._add(_Fault("drop_connection", times, path))
 
     def malformed(self, *, times: int = 1, path: str | None = None) -> None:
         self._add(_Fault("malformed", times, path))
@@ -229,10 +232,10 @@ class FakeUpstream:
                     return fault
         return None
 
-    def _record(self, scope: Scope, status: int) -> None:
+    def _record(self, scope: Scope, status: int, fault: str | None = None) -> None:
         query = dict(parse_qsl(scope.get("query_string", b"").decode()))
         with self._lock:
-            self.requests.append(Recorded(scope["method"], scope["path"], status, time.time(), query))
+            self.requests.append(Recorded(scope["method"], scope["path"], status, time.time(), query, fault))
 
 
 class _FaultMiddleware:
@@ -252,12 +255,14 @@ class _FaultMiddleware:
             fault = None
         if fault is not None and fault.kind == "slow":
             await asyncio.sleep(fault.seconds)
-            fault = None
+            await self.app(scope, receive, _recording(send, self.upstream, scope, fault.kind))
+            return
         if fault is None:
             await self.app(scope, receive, _recording(send, self.upstream, scope))
             return
-        self.upstream._record(scope, fault.status if fault.kind == "status" else 200)
-        if fault.kind == "status":
+        answers_status = fault.kind in ("fail", "rate_limit")
+        self.upstream._record(scope, fault.status if answers_status else 200, fault.kind)
+        if answers_status:
             headers = {"retry-after": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
             await JSONResponse({"error": "injected"}, fault.status, headers=headers)(scope, receive, send)
         elif fault.kind == "malformed":
@@ -269,7 +274,7 @@ class _FaultMiddleware:
                 }
             )
             await send({"type": "http.response.body", "body": b'{"items": [ {"truncated'})
-        elif fault.kind == "drop":
+        elif fault.kind == "drop_connection":
             # Start a response, then fail: the server closes the connection mid-response.
             await send(
                 {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]}
@@ -277,10 +282,10 @@ class _FaultMiddleware:
             raise ConnectionResetError("injected connection drop")
 
 
-def _recording(send: Send, upstream: FakeUpstream, scope: Scope) -> Send:
+def _recording(send: Send, upstream: FakeUpstream, scope: Scope, fault: str | None = None) -> Send:
     async def wrapped(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
-            upstream._record(scope, message["status"])
+            upstream._record(scope, message["status"], fault)
         await send(message)
 
     return wrapped

@@ -8,10 +8,12 @@ import itertools
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
@@ -97,6 +99,22 @@ def set_host(host: RunningHost, **values: Any) -> None:
 def assert_increasing(events: list[dict[str, Any]]) -> None:
     seqs = [event["seq"] for event in events]
     assert all(a < b for a, b in itertools.pairwise(seqs)), seqs
+
+
+def post_together(host: RunningHost, bodies: list[dict[str, Any]], then_read: bool = False) -> list[Any]:
+    """POST /jobs each body from 16 threads at once, each with a client of its own, so many
+    submissions reach the host in the same turn of its event loop. With `then_read`, each
+    thread reads its job back the moment its answer arrives: (POST answer, GET answer) pairs."""
+
+    def post(body: dict[str, Any]) -> Any:
+        with httpx.Client(headers={"X-Backend-Token": host.token}, trust_env=False, timeout=30) as client:
+            answer = client.post(f"{host.url}/jobs", json=body)
+            if not then_read:
+                return answer
+            return answer, client.get(f"{host.url}/jobs/{answer.json()['job_id']}")
+
+    with ThreadPoolExecutor(16) as pool:
+        return list(pool.map(post, bodies))
 
 
 def start_blocker(host: RunningHost, stream: EventStream, seconds: float = 60) -> str:
@@ -340,7 +358,47 @@ def test_full_queue_answers_429(host: RunningHost) -> None:
     assert twin.json()["job_id"] == queued[0].json()["job_id"]
 
 
+def test_duplicates_in_flight_together_share_the_committed_job(host: RunningHost) -> None:
+    """A submission that finds its dedupe key held by one still waiting for its commit
+    answers only once that job is committed: the id it returns can be read at once."""
+    body = {
+        "type": "demo.noop",
+        "payload": {},
+        "dedupe_key": f"together-{time.monotonic_ns()}",
+        "run_after": "2999-01-01T00:00:00Z",
+    }
+    responses = post_together(host, [body] * 16, then_read=True)
+    assert sorted(r.status_code for r, _ in responses) == [200] * 15 + [201], [r.text for r, _ in responses]
+    assert len({r.json()["job_id"] for r, _ in responses}) == 1
+    assert [read.status_code for _, read in responses] == [200] * 16, [read.text for _, read in responses]
+
+
 # -- the event stream
+
+
+def test_a_burst_of_jobs_streams_exactly_the_events_it_stores(host: RunningHost) -> None:
+    """Submissions, claims and settlements made in one turn share transactions, their events
+    inserted in batches: each event still has its own seq, the stream has no gap, and what it
+    delivers is what the database keeps, field for field."""
+    set_host(host, workers=16)
+    with host.events() as stream:
+        responses = post_together(host, [{"type": "demo.noop", "payload": {}}] * 200)
+        assert {r.status_code for r in responses} == {201}, [
+            r.text for r in responses if r.status_code != 201
+        ]
+        waiting = {r.json()["job_id"] for r in responses}
+        while waiting:
+            event = stream.next()
+            if is_status(event, event["job_id"], "succeeded"):
+                waiting.discard(event["job_id"])
+    assert_increasing(stream.received)
+    seqs = [event["seq"] for event in stream.received]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "the stream has a gap"
+    for response in responses:
+        job_id = response.json()["job_id"]
+        stored = host.job_events(job_id)
+        assert statuses_of(stored) == ["queued", "running", "succeeded"], stored
+        assert stored == [event for event in stream.received if event["job_id"] == job_id]
 
 
 def test_reconnect_with_since_replays_missed_events(host: RunningHost) -> None:

@@ -165,7 +165,7 @@ def test_sigterm_exits_0_and_requeues_the_running_job(
     assert job["status"] == "succeeded", job
     statuses = [e["status"] for e in host.job_events(job_id) if e["type"] == "job.status"]
     assert statuses == ["queued", "running", "queued", "running", "succeeded"], statuses
-    suite_figures.count(SUITE, "SIGTERM stops (exit 0, running job re-queued)")
+    suite_figures.count(SUITE, "stopped by SIGTERM (exit 0, running job re-queued)")
 
 
 def test_parent_watch_exits_when_stdin_closes(enttok_host: Callable[..., RunningHost]) -> None:
@@ -189,7 +189,7 @@ def test_second_host_on_the_same_data_dir_is_refused(
     # the first host is untouched
     assert first.get("/health").status_code == 200
     assert first.run("demo.noop")["status"] == "succeeded"
-    suite_figures.count(SUITE, "second hosts on a live data dir refused")
+    suite_figures.count(SUITE, "refused as a second host on a live data dir")
 
 
 def _refuses_untouched(data_dir: Path) -> None:

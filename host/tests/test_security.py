@@ -442,7 +442,7 @@ def test_host_listens_on_loopback_only(host: RunningHost, suite_figures: SuiteFi
     assert host.ready["pid"] == host.process.pid
     listening = listening_addresses(host.process.pid)
     assert listening == {("127.0.0.1", host.port)}
-    suite_figures.count(SUITE, "listening sockets checked loopback-only", len(listening))
+    suite_figures.count(SUITE, "listening socket(s) checked loopback-only", len(listening))
 
 
 # -- the token stays secret

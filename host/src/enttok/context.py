@@ -74,8 +74,8 @@ class JobContext:
         self._loop = loop
         self._loop_thread = threading.get_ident()
         self._cancel_reason: str | None = None
-        self._cancelled = threading.Event()
-        self._cancelled_async = asyncio.Event()
+        self._cancelled_async: asyncio.Event | None = None
+        """Made by the first `wait_cancelled`: most jobs never wait on it."""
         self._last_report = 0.0
         self._pending: tuple[float | None, str | None] | None = None
         self._flush_handle: asyncio.TimerHandle | None = None
@@ -128,7 +128,7 @@ class JobContext:
 
     @property
     def cancelled(self) -> bool:
-        return self._cancelled.is_set()
+        return self._cancel_reason is not None
 
     @property
     def cancel_reason(self) -> str | None:
@@ -137,11 +137,15 @@ class JobContext:
 
     def check_cancelled(self) -> None:
         """A checkpoint: raises JobCancelled once the job has been canceled."""
-        if self._cancelled.is_set():
-            raise JobCancelled(self._cancel_reason or "canceled")
+        if self._cancel_reason is not None:
+            raise JobCancelled(self._cancel_reason)
 
     async def wait_cancelled(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
         """Wait until the job is canceled (True) or `timeout` seconds pass (False)."""
+        if self._cancel_reason is not None:
+            return True
+        if self._cancelled_async is None:
+            self._cancelled_async = asyncio.Event()
         try:
             async with asyncio.timeout(timeout):
                 await self._cancelled_async.wait()
@@ -158,8 +162,8 @@ class JobContext:
         """Called by the host (on the loop) to cancel this attempt."""
         if self._cancel_reason is None:
             self._cancel_reason = reason
-        self._cancelled.set()
-        self._cancelled_async.set()
+        if self._cancelled_async is not None:
+            self._cancelled_async.set()
 
     # -- storage
 

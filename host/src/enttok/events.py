@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from enttok import clock
@@ -22,6 +22,9 @@ from enttok.store import Database
 log = logging.getLogger(__name__)
 
 REPLAY_PAGE = 500
+_INSERT = (
+    "INSERT INTO job_events (job_id, created_at, type, level, message, data_json) VALUES (?, ?, ?, ?, ?, ?)"
+)
 
 
 class SubscriberTooSlow(Exception):
@@ -60,11 +63,35 @@ class EventBus:
     ) -> dict[str, Any]:
         """Insert the event in the caller's open transaction; publish the result after commit."""
         created_at = clock.now_iso()
-        cursor = connection.execute(
-            "INSERT INTO job_events (job_id, created_at, type, level, message, data_json) VALUES (?, ?, ?, ?, ?, ?)",
-            (job_id, created_at, type, level, message, json.dumps(data) if data else None),
-        )
+        cursor = connection.execute(_INSERT, (job_id, created_at, type, level, message, _data_json(data)))
         return _message(cursor.lastrowid, type, job_id, level, message, created_at, data)
+
+    def record_many(
+        self,
+        connection: sqlite3.Connection,
+        type: str,
+        entries: Sequence[tuple[str, dict[str, Any]]],
+        at: str,
+    ) -> list[dict[str, Any]]:
+        """`record` for a batch: one `type` event per `(job_id, data)`, all stamped `at` (the
+        time of the change they describe), inserted by one `executemany` instead of one
+        statement each.
+
+        Their seqs are the highest `len(entries)` in the table: the caller's write
+        transaction keeps every other writer out, and AUTOINCREMENT gives each new row a
+        larger seq than any before it, so those are the rows just inserted, in order."""
+        if not entries:
+            return []
+        connection.executemany(
+            _INSERT, [(job_id, at, type, "info", None, _data_json(data)) for job_id, data in entries]
+        )
+        newest_first = connection.execute(
+            "SELECT seq FROM job_events ORDER BY seq DESC LIMIT ?", (len(entries),)
+        ).fetchall()
+        return [
+            _message(seq, type, job_id, "info", None, at, data)
+            for (seq,), (job_id, data) in zip(reversed(newest_first), entries, strict=True)
+        ]
 
     def publish(self, events: Iterable[dict[str, Any]]) -> None:
         for event in events:
@@ -112,6 +139,10 @@ class EventBus:
             "SELECT * FROM job_events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
         ).fetchall()
         return [event_from_row(row) for row in rows]
+
+
+def _data_json(data: dict[str, Any]) -> str | None:
+    return json.dumps(data) if data else None
 
 
 def event_from_row(row: sqlite3.Row) -> dict[str, Any]:

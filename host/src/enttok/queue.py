@@ -1,9 +1,10 @@
 """The durable job queue: every state change of a job, as SQL, in one place.
 
 States: queued -> running -> succeeded | failed | canceled, and running -> queued again for
-a retry. Each change is one transaction that also records its `job.status` event, so the
-table and the event stream cannot disagree. Methods run on the event loop's thread (see
-`store`), which is what makes the in-memory queue depth exact.
+a retry. Each change is written in the same transaction as its `job.status` event, so the
+table and the event stream cannot disagree; changes made in one turn of the event loop share
+a transaction where they can (a commit costs more than the rows it writes). Methods run on
+the event loop's thread (see `store`), which is what makes the in-memory queue depth exact.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 CLAIM_LOOKAHEAD = 4
 """A claim reads this many candidates per free slot, so jobs of a type at its concurrency
 limit do not hide the due jobs behind them."""
+
+
+_Pending = tuple[dict[str, Any], asyncio.Future[None]]
+"""A submitted job's record and the future its submitter awaits until it is committed."""
 
 
 class QueueFull(Exception):
@@ -70,8 +75,11 @@ class JobQueue:
         self._bus = bus
         self.max_depth = max_depth
         self.depth = self._count("queued")
-        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._pending_keys: dict[str, dict[str, Any]] = {}
+        self._pending: list[_Pending] = []
+        self._pending_keys: dict[str, _Pending] = {}
+        self._pending_since = ""
+        """When the first waiting submission came: they all take it as their creation time
+        (they are committed together), which spares a clock reading per job."""
         self.on_committed: Callable[[], None] = lambda: None
         """Called after new jobs are committed (the worker pool's wake-up)."""
 
@@ -128,16 +136,21 @@ class JobQueue:
         """Store a new job (True), or return the live job holding `dedupe_key` (False).
 
         It returns once the job is committed. Submissions arriving in the same turn of the
-        event loop share one transaction (a group commit): under load that is what keeps the
-        queue's write rate, and with it HTTP throughput, from being one fsync'd commit per job.
+        event loop share one transaction (a group commit, or the next claim or settlement's
+        transaction if that comes first): under load that is what keeps the queue's write
+        rate, and with it HTTP throughput, from being one commit per job.
         """
         if dedupe_key is not None:
-            live = self._pending_keys.get(dedupe_key) or self._live_by_key(dedupe_key)
+            waiting = self._pending_keys.get(dedupe_key)
+            if waiting is not None:  # answer only once that job is committed too
+                await asyncio.shield(waiting[1])
+                return waiting[0], False
+            live = self._live_by_key(dedupe_key)
             if live is not None:
                 return live, False
         if self.depth >= self.max_depth:
             raise QueueFull
-        now = clock.now_iso()
+        now = self._pending_since if self._pending else clock.now_iso()
         record = {
             "job_id": new_job_id(),
             "type": type,
@@ -158,9 +171,10 @@ class JobQueue:
         committed = loop.create_future()
         if not self._pending:
             loop.call_soon(self._commit_pending)
+            self._pending_since = now
         self._pending.append((record, committed))
         if dedupe_key is not None:
-            self._pending_keys[dedupe_key] = record
+            self._pending_keys[dedupe_key] = (record, committed)
         self.depth += 1
         await committed
         return record, True
@@ -172,116 +186,148 @@ class JobQueue:
         return job_from_row(row) if row is not None else None
 
     def _commit_pending(self) -> None:
-        pending, self._pending, self._pending_keys = self._pending, [], {}
+        """The group commit of one turn's submissions, unless a claim or a settlement made
+        since has already carried them."""
+        submitted = self._take_pending()
+        if not submitted:
+            return
         try:
-            with self._db.transaction() as tx:
-                tx.executemany(
-                    "INSERT INTO jobs (job_id, type, status, created_at, updated_at, run_after, max_attempts,"
-                    " payload_json, dedupe_key) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            r["job_id"],
-                            r["type"],
-                            r["created_at"],
-                            r["updated_at"],
-                            r["run_after"],
-                            r["max_attempts"],
-                            json.dumps(r["payload"]),
-                            r["dedupe_key"],
-                        )
-                        for r, _ in pending
-                    ],
-                )
-                events = [
-                    self._bus.record(
-                        tx, "job.status", job_id=r["job_id"], status="queued", job_type=r["type"]
-                    )
-                    for r, _ in pending
-                ]
+            events, _ = self._store(submitted, (), 0, {})
         except Exception as error:
-            self.depth -= len(pending)
-            for _, committed in pending:
+            self.depth -= len(submitted)
+            for _, committed in submitted:
                 if not committed.done():
                     committed.set_exception(error)
             return
-        self._bus.publish(events)
-        for _, committed in pending:
-            if not committed.done():
-                committed.set_result(None)
-        self.on_committed()
+        self._committed(submitted, (), events, [])
 
     def claim(self, limit: int, room: Mapping[str, int] | None = None) -> list[ClaimedJob]:
         """Mark up to `limit` due jobs running, oldest `run_after` first. `room` caps the job
         types that have a concurrency limit: how many more of each may start now."""
-        room = dict(room or {})
         if limit <= 0 or self.depth == 0:
             return []
-        now = clock.now_iso()
-        full = [name for name, free in room.items() if free <= 0]
-        exclusion = f" AND type NOT IN ({', '.join('?' * len(full))})" if full else ""
-        with self._db.transaction() as tx:
-            candidates = tx.execute(
-                "SELECT job_id, type, payload_json, attempt, max_attempts FROM jobs"
-                f" WHERE status = 'queued' AND run_after <= ?{exclusion} ORDER BY run_after, job_id LIMIT ?",
-                (now, *full, limit * CLAIM_LOOKAHEAD),
-            ).fetchall()
-            rows = []
-            for row in candidates:
-                if row[1] in room:
-                    if room[row[1]] <= 0:
-                        continue
-                    room[row[1]] -= 1
-                rows.append(row)
-                if len(rows) == limit:
-                    break
-            if not rows:
-                return []
-            tx.executemany(
-                "UPDATE jobs SET status = 'running', attempt = attempt + 1, updated_at = ? WHERE job_id = ?",
-                [(now, row[0]) for row in rows],
-            )
-            events = [
-                self._bus.record(tx, "job.status", job_id=row[0], status="running", attempt=row[3] + 1)
-                for row in rows
-            ]
-        self._bus.publish(events)
-        self.depth -= len(rows)
-        return [ClaimedJob(row[0], row[1], json.loads(row[2]), row[3] + 1, row[4]) for row in rows]
+        return self._write_with_pending((), limit, dict(room or {}))
 
     def settle(self, outcomes: Sequence[Outcome]) -> None:
         """Record how attempts ended, all in one transaction."""
-        if not outcomes:
-            return
+        if outcomes:
+            self._write_with_pending(outcomes, 0, {})
+
+    def _write_with_pending(
+        self, outcomes: Sequence[Outcome], limit: int, room: dict[str, int]
+    ) -> list[ClaimedJob]:
+        """A claim or a settlement, in one transaction with the submissions still waiting
+        for their group commit: under load the dispatcher claims and settles between
+        submissions, and one commit for both costs little more than either.
+
+        If that transaction fails, the submissions wait again for their own group commit
+        (still scheduled: it would have emptied the list), so only a failure of their own
+        fails them."""
+        submitted = self._take_pending()
+        try:
+            events, rows = self._store(submitted, outcomes, limit, room)
+        except Exception:
+            self._pending = submitted
+            self._pending_keys = {
+                r["dedupe_key"]: (r, f) for r, f in submitted if r["dedupe_key"] is not None
+            }
+            raise
+        return self._committed(submitted, outcomes, events, rows)
+
+    def _take_pending(self) -> list[_Pending]:
+        submitted, self._pending, self._pending_keys = self._pending, [], {}
+        return submitted
+
+    def _store(
+        self, submitted: list[_Pending], outcomes: Sequence[Outcome], limit: int, room: dict[str, int]
+    ) -> tuple[list[dict[str, Any]], list[sqlite3.Row]]:
+        """One transaction: insert `submitted`, settle `outcomes`, claim up to `limit` due
+        jobs. Its events and the claimed rows; nothing else changes until it has committed."""
         now = clock.now_iso()
-        events = []
         with self._db.transaction() as tx:
-            for outcome in outcomes:
-                final = outcome.status != "queued"
-                error_json = json.dumps(outcome.error) if outcome.error is not None else None
-                tx.execute(
-                    "UPDATE jobs SET status = ?, updated_at = ?, finished_at = ?, run_after = ?, result_json = ?,"
-                    " error_json = ?, attempt = attempt - ?, progress = CASE WHEN ? = 'succeeded' THEN 1.0"
-                    " ELSE progress END WHERE job_id = ?",
-                    (
-                        outcome.status,
-                        now,
-                        now if final else None,
-                        outcome.run_after or now,
-                        json.dumps(outcome.result) if outcome.result is not None else None,
-                        error_json,
-                        int(outcome.refund_attempt),
-                        outcome.status,
-                        outcome.job_id,
-                    ),
-                )
-                fields: dict[str, Any] = {"status": outcome.status}
-                if outcome.error is not None:
-                    fields["error"] = outcome.error
-                if not final:
-                    fields["run_after"] = outcome.run_after or now
-                events.append(self._bus.record(tx, "job.status", job_id=outcome.job_id, **fields))
+            events = self._insert_jobs(tx, submitted, now) if submitted else []
+            if outcomes:
+                events += self._write_outcomes(tx, outcomes, now)
+            rows = self._due(tx, limit, room, now) if limit > 0 else []
+            if rows:
+                events += self._mark_running(tx, rows, now)
+        return events, rows
+
+    def _committed(
+        self,
+        submitted: list[_Pending],
+        outcomes: Sequence[Outcome],
+        events: list[dict[str, Any]],
+        rows: list[sqlite3.Row],
+    ) -> list[ClaimedJob]:
+        """After `_store` committed: publish, count, wake the submitters and the pool."""
         self._bus.publish(events)
-        self.depth += sum(outcome.status == "queued" for outcome in outcomes)
+        self.depth += sum(outcome.status == "queued" for outcome in outcomes) - len(rows)
+        if submitted:
+            for _, committed in submitted:
+                if not committed.done():
+                    committed.set_result(None)
+            self.on_committed()
+        return [ClaimedJob(row[0], row[1], json.loads(row[2]), row[3] + 1, row[4]) for row in rows]
+
+    def _insert_jobs(
+        self, tx: sqlite3.Connection, submitted: list[_Pending], now: str
+    ) -> list[dict[str, Any]]:
+        tx.executemany(
+            "INSERT INTO jobs (job_id, type, status, created_at, updated_at, run_after, max_attempts,"
+            " payload_json, dedupe_key) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+            [_insertion(record) for record, _ in submitted],
+        )
+        return self._bus.record_many(
+            tx,
+            "job.status",
+            [(r["job_id"], {"status": "queued", "job_type": r["type"]}) for r, _ in submitted],
+            now,
+        )
+
+    def _due(self, tx: sqlite3.Connection, limit: int, room: dict[str, int], now: str) -> list[sqlite3.Row]:
+        """Up to `limit` queued jobs due by `now`, oldest first, within each type's `room`."""
+        full = [name for name, free in room.items() if free <= 0]
+        exclusion = f" AND type NOT IN ({', '.join('?' * len(full))})" if full else ""
+        candidates = tx.execute(
+            "SELECT job_id, type, payload_json, attempt, max_attempts FROM jobs"
+            f" WHERE status = 'queued' AND run_after <= ?{exclusion} ORDER BY run_after, job_id LIMIT ?",
+            (now, *full, limit * CLAIM_LOOKAHEAD),
+        ).fetchall()
+        rows = []
+        for row in candidates:
+            if row[1] in room:
+                if room[row[1]] <= 0:
+                    continue
+                room[row[1]] -= 1
+            rows.append(row)
+            if len(rows) == limit:
+                break
+        return rows
+
+    def _mark_running(
+        self, tx: sqlite3.Connection, rows: list[sqlite3.Row], now: str
+    ) -> list[dict[str, Any]]:
+        tx.executemany(
+            "UPDATE jobs SET status = 'running', attempt = attempt + 1, updated_at = ? WHERE job_id = ?",
+            [(now, row[0]) for row in rows],
+        )
+        return self._bus.record_many(
+            tx, "job.status", [(row[0], {"status": "running", "attempt": row[3] + 1}) for row in rows], now
+        )
+
+    def _write_outcomes(
+        self, tx: sqlite3.Connection, outcomes: Sequence[Outcome], now: str
+    ) -> list[dict[str, Any]]:
+        tx.executemany(
+            "UPDATE jobs SET status = ?, updated_at = ?, finished_at = ?, run_after = ?, result_json = ?,"
+            " error_json = ?, attempt = attempt - ?, progress = CASE WHEN ? = 'succeeded' THEN 1.0"
+            " ELSE progress END WHERE job_id = ?",
+            [_settlement(outcome, now) for outcome in outcomes],
+        )
+        return self._bus.record_many(
+            tx, "job.status", [(outcome.job_id, _status_fields(outcome, now)) for outcome in outcomes], now
+        )
 
     def cancel_queued(self, job_id: str) -> str:
         """Cancel a queued job at once; the job's status afterwards (`running` means the
@@ -361,6 +407,46 @@ class JobQueue:
         return row[0] if row else None
 
 
+def _insertion(record: dict[str, Any]) -> tuple[Any, ...]:
+    """The parameters of the INSERT that stores a submitted job."""
+    return (
+        record["job_id"],
+        record["type"],
+        record["created_at"],
+        record["updated_at"],
+        record["run_after"],
+        record["max_attempts"],
+        json.dumps(record["payload"]),
+        record["dedupe_key"],
+    )
+
+
+def _settlement(outcome: Outcome, now: str) -> tuple[Any, ...]:
+    """The parameters of `settle`'s UPDATE for one outcome."""
+    final = outcome.status != "queued"
+    return (
+        outcome.status,
+        now,
+        now if final else None,
+        outcome.run_after or now,
+        json.dumps(outcome.result) if outcome.result is not None else None,
+        json.dumps(outcome.error) if outcome.error is not None else None,
+        int(outcome.refund_attempt),
+        outcome.status,
+        outcome.job_id,
+    )
+
+
+def _status_fields(outcome: Outcome, now: str) -> dict[str, Any]:
+    """What the `job.status` event of a settled outcome says besides its job."""
+    fields: dict[str, Any] = {"status": outcome.status}
+    if outcome.error is not None:
+        fields["error"] = outcome.error
+    if outcome.status == "queued":
+        fields["run_after"] = outcome.run_after or now
+    return fields
+
+
 def job_from_row(row: sqlite3.Row) -> dict[str, Any]:
     return {
         "job_id": row["job_id"],
@@ -381,6 +467,8 @@ def job_from_row(row: sqlite3.Row) -> dict[str, Any]:
 
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CROCKFORD_PAIRS = [high + low for high in _CROCKFORD for low in _CROCKFORD]
+"""Every 10-bit value as two Crockford digits: an id is 13 lookups instead of 26."""
 _id_lock = threading.Lock()
 _last_id = (0, 0)
 
@@ -389,10 +477,12 @@ def new_job_id() -> str:
     """`job_` and a ULID that grows strictly within this process, so id order is creation order."""
     global _last_id
     with _id_lock:
-        millis, randomness = int(time.time() * 1000), int.from_bytes(os.urandom(10), "big")
+        millis = int(time.time() * 1000)
         last_millis, last_randomness = _last_id
-        if millis <= last_millis:
+        if millis <= last_millis:  # the same millisecond: the last id plus one, no new randomness
             millis, randomness = last_millis, last_randomness + 1
+        else:
+            randomness = int.from_bytes(os.urandom(10), "big")
         _last_id = (millis, randomness)
     value = (millis << 80) | (randomness & ((1 << 80) - 1))
-    return "job_" + "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+    return "job_" + "".join([_CROCKFORD_PAIRS[(value >> shift) & 1023] for shift in range(120, -1, -10)])

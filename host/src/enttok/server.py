@@ -66,6 +66,8 @@ def serve(config: RuntimeConfig, *, parent_watch: bool = False) -> int:
                 create_app(host),
                 log_config=None,
                 access_log=False,
+                proxy_headers=False,  # loopback only: no proxy ever stands in front
+                server_header=False,
                 lifespan="on",
                 timeout_graceful_shutdown=3,
                 ws_max_size=1024 * 1024,

@@ -27,7 +27,9 @@ def create_app(host: Host) -> Starlette:
         finally:
             await host.stop()
 
-    routes: list[BaseRoute] = [*system.routes, *jobs.routes, *stream.routes]
+    # Starlette tries the routes in order, about half a microsecond each: the app's probes
+    # and the job routes, which carry nearly all the traffic, come first.
+    routes: list[BaseRoute] = [*system.probes, *jobs.routes, *system.routes, *stream.routes]
     for record in host.plugins.loaded:
         plugin_routes = [*(account_routes(record.name) if record.account_model else []), *record.routes]
         if plugin_routes:

@@ -109,9 +109,13 @@ async def openapi_document(request: Request) -> JSONResponse:
     return JSONResponse(app.state.openapi)
 
 
-routes = [
+probes = [
     Route("/health", health, methods=["GET"]),
     Route("/status", status, methods=["GET"]),
+]
+"""The routes the app polls all the time; `create_app` puts them first."""
+
+routes = [
     Route("/plugins", plugins, methods=["GET"]),
     Route("/settings", get_settings, methods=["GET"]),
     Route("/settings", post_settings, methods=["POST"]),

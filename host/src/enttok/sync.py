@@ -8,10 +8,10 @@ duplicate anything. Nothing is written while the block runs, so an async handler
 `await` its next request inside it without holding the database.
 
 An async handler's pages (`async with ctx.sync()`) are committed by `SyncWriter`, one
-thread with one connection, while the handler already fetches the next page: the commit
-no longer stalls the event loop, and a sync runs at about the pace of its fetches instead
-of fetches plus commits. The pages of one job still commit in order, each with its cursor,
-and none after one that failed, so resuming from the stored cursor stays exact.
+thread with one connection, while the handler already fetches the next page: a commit no
+longer holds up the event loop (and every other job and request on it), and it overlaps
+the wait for the next page. The pages of one job still commit in order, each with its
+cursor, and none after one that failed, so resuming from the stored cursor stays exact.
 """
 
 from __future__ import annotations

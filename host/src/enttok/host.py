@@ -125,12 +125,17 @@ class Host:
                 except Exception as error:
                     record.fail(f"startup failed: {type(error).__name__}: {error}")
         self._drop_failed_job_types()
-
-    def start_schedules(self) -> None:
-        """Called once the host serves: a schedule due at start waits for no one, and the
-        first request does not wait for the scheduler."""
         schedules = [(r.name, s) for r in self.plugins.loaded for s in r.schedules]
-        self.scheduler.start(schedules, self.settings.host.schedules)
+        self.scheduler.declare(schedules, self.settings.host.schedules)
+
+    async def start_schedules(self) -> None:
+        """Called once the host serves: a schedule due at start waits for no one, and the
+        first request does not wait for the scheduler. A failure here leaves the host serving,
+        without schedules, and says so in the log and in `/status`."""
+        try:
+            await self.scheduler.start()
+        except Exception:
+            log.exception("the scheduler failed to start; no schedule will run")
 
     async def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
         self.scheduler.shutdown()

@@ -7,6 +7,7 @@ one, however late (`misfire_grace_time=None`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC
@@ -25,22 +26,28 @@ class Scheduler:
         self._enqueue = enqueue
         self._scheduler: Any = None
         self._schedules: dict[str, Schedule] = {}
+        self._switches: dict[str, bool] = {}
+        self._stopped = False
 
-    def start(self, schedules: Sequence[tuple[str, Schedule]], switches: Mapping[str, bool]) -> None:
-        """Start after the host is serving (APScheduler loads here, not before the first request)."""
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler
-        from apscheduler.triggers.cron import CronTrigger
-        from apscheduler.triggers.interval import IntervalTrigger
+    def declare(self, schedules: Sequence[tuple[str, Schedule]], switches: Mapping[str, bool]) -> None:
+        """The plugins' schedules, known (and shown by `status`) before APScheduler runs them."""
+        self._schedules = {f"{plugin}.{schedule.id}": schedule for plugin, schedule in schedules}
+        self._switches = dict(switches)
 
+    async def start(self) -> None:
+        """Run the declared schedules, once the host serves. APScheduler (some 10 ms of
+        imports) loads in a thread meanwhile, so the requests that come right after the ready
+        line do not wait for it."""
+        AsyncIOScheduler, CronTrigger, IntervalTrigger = await asyncio.to_thread(_apscheduler)
+        if self._stopped:
+            return  # the host began to stop while APScheduler loaded
         self._scheduler = AsyncIOScheduler(timezone=UTC)
-        for plugin, schedule in schedules:
-            key = f"{plugin}.{schedule.id}"
+        for key, schedule in self._schedules.items():
             trigger = (
                 IntervalTrigger(seconds=schedule.interval, timezone=UTC)
                 if schedule.interval is not None
                 else CronTrigger.from_crontab(schedule.cron, timezone=UTC)
             )
-            self._schedules[key] = schedule
             self._scheduler.add_job(
                 self._fire,
                 trigger,
@@ -52,10 +59,11 @@ class Scheduler:
                 misfire_grace_time=None,
             )
         self._scheduler.start()
-        self.apply(switches)
+        self.apply(self._switches)
 
     def apply(self, switches: Mapping[str, bool]) -> None:
         """Pause or resume each schedule by the settings' switches (its default otherwise)."""
+        self._switches = dict(switches)
         if self._scheduler is None:
             return
         for key, schedule in self._schedules.items():
@@ -74,12 +82,22 @@ class Scheduler:
             log.exception("schedule %s could not enqueue %s", key, schedule.job_type)
 
     def shutdown(self) -> None:
+        self._stopped = True
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
     def status(self) -> dict[str, Any]:
-        if self._scheduler is None:
-            return {"running": False, "jobs": []}
+        if self._scheduler is None:  # starting (or failed to): what will run, nothing due yet
+            jobs = [
+                {
+                    "id": key,
+                    "job_type": schedule.job_type,
+                    "enabled": self._switches.get(key, schedule.enabled),
+                    "next_run_at": None,
+                }
+                for key, schedule in self._schedules.items()
+            ]
+            return {"running": False, "jobs": jobs}
         jobs = []
         for job in self._scheduler.get_jobs():
             schedule = self._schedules[job.id]
@@ -92,3 +110,11 @@ class Scheduler:
                 }
             )
         return {"running": bool(self._scheduler.running), "jobs": jobs}
+
+
+def _apscheduler() -> tuple[Any, Any, Any]:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    return AsyncIOScheduler, CronTrigger, IntervalTrigger

@@ -96,9 +96,10 @@ async def _run(
     serving = asyncio.create_task(server.serve(sockets=[listener]))
     ready = asyncio.create_task(server.ready.wait())
     await asyncio.wait([serving, ready], return_when=asyncio.FIRST_COMPLETED)
+    schedules = None
     if ready.done():
         _announce(listener.getsockname()[1], config)
-        host.start_schedules()
+        schedules = asyncio.create_task(host.start_schedules(), name="start schedules")
     else:
         ready.cancel()
     try:
@@ -106,6 +107,9 @@ async def _run(
     except SystemExit as failed_start:  # uvicorn's way of saying the lifespan failed
         log.error("the host failed to start (exit %s)", failed_start.code)
         return 1
+    finally:
+        if schedules is not None:
+            schedules.cancel()
     return 0
 
 

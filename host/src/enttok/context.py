@@ -192,16 +192,12 @@ class JobContext:
             self._pages = JobPages(self._services.sync_writer)
         return Sync(self._services.database, self.plugin, scope, self._pages)
 
-    async def wait_synced(self) -> None:
+    async def wait_synced(self, raise_failure: bool = True) -> None:
         """Wait until every page of this job is committed; raises the error of one that failed.
-        The host calls it when the handler returns, before the job can succeed."""
+        The host calls it when the handler returns, before the job can succeed, and (with
+        `raise_failure=False`) when an attempt ends any other way: no page outlives it."""
         if self._pages is not None:
-            await self._pages.wait()
-
-    async def _settle_pages(self) -> None:
-        """When the attempt ends however it ends: no page may still be committing after it."""
-        if self._pages is not None:
-            await self._pages.wait(raise_failure=False)
+            await self._pages.wait(raise_failure)
 
     def cursor(self, scope: str = "") -> str | None:
         """This plugin's committed sync cursor for `scope`, or None."""

@@ -209,8 +209,10 @@ class WorkerPool:
         except Exception as error:  # the pool itself must survive whatever a handler does
             log.exception("job %s: unexpected failure in the worker", attempt.job.job_id)
             outcome = _failed(attempt.job, "worker_error", f"{type(error).__name__}: {error}")
-        await attempt.context._settle_pages()
-        self._finish(attempt, outcome)
+        try:
+            await attempt.context.wait_synced(raise_failure=False)
+        finally:
+            self._finish(attempt, outcome)
 
     async def _attempt(self, attempt: _Attempt) -> Outcome:
         job, context = attempt.job, attempt.context

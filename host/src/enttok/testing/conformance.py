@@ -20,7 +20,10 @@ that no secret reaches the database, the logs, the events or a response.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -175,6 +178,7 @@ class ConnectorConformance:
         parked = upstream.hold(self.page_path, after=2)
         job_id = self.submit_sync(host)
         assert parked.reached.wait(self.timeout), "the sync stopped before its third page"
+        _wait_for_a_committed_cursor(host, self.plugin, self.timeout)
         host.kill()
         parked.release()
         pages_before = len(upstream.requests_to(self.page_path))
@@ -226,6 +230,21 @@ def _schema(data_dir: Path) -> dict[str, Any]:
 def _files_containing(needle: str, root: Path) -> list[Path]:
     data = needle.encode()
     return [path for path in root.rglob("*") if path.is_file() and data in path.read_bytes()]
+
+
+def _wait_for_a_committed_cursor(host: RunningHost, plugin: str, timeout: float) -> None:
+    """An async handler's pages commit in the host's writer thread while it fetches the next
+    ones: wait until one has, so that the kill tests a resume from a cursor."""
+    deadline = time.monotonic() + timeout
+    database = f"file:{host.data_dir / 'data' / 'index.db'}?mode=ro"
+    pause = threading.Event()
+    while time.monotonic() < deadline:
+        with contextlib.closing(sqlite3.connect(database, uri=True)) as db:
+            query = "SELECT count(*) FROM sync_state WHERE connector = ? AND cursor IS NOT NULL"
+            if db.execute(query, (plugin,)).fetchone()[0]:
+                return
+        pause.wait(0.01)  # a poll of the database's state, with a deadline
+    raise AssertionError(f"no page of the sync was committed within {timeout:g}s")
 
 
 def _pages_of_a_full_sync(

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sqlite3
-import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from enttok import clock
 from enttok.events import EventBus, event_from_row
+from enttok.ids import new_job_id
 from enttok.store import Database
 
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
@@ -464,25 +462,3 @@ def job_from_row(row: sqlite3.Row) -> dict[str, Any]:
         "error": json.loads(row["error_json"]) if row["error_json"] else None,
         "dedupe_key": row["dedupe_key"],
     }
-
-
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_CROCKFORD_PAIRS = [high + low for high in _CROCKFORD for low in _CROCKFORD]
-"""Every 10-bit value as two Crockford digits: an id is 13 lookups instead of 26."""
-_id_lock = threading.Lock()
-_last_id = (0, 0)
-
-
-def new_job_id() -> str:
-    """`job_` and a ULID that grows strictly within this process, so id order is creation order."""
-    global _last_id
-    with _id_lock:
-        millis = int(time.time() * 1000)
-        last_millis, last_randomness = _last_id
-        if millis <= last_millis:  # the same millisecond: the last id plus one, no new randomness
-            millis, randomness = last_millis, last_randomness + 1
-        else:
-            randomness = int.from_bytes(os.urandom(10), "big")
-        _last_id = (millis, randomness)
-    value = (millis << 80) | (randomness & ((1 << 80) - 1))
-    return "job_" + "".join([_CROCKFORD_PAIRS[(value >> shift) & 1023] for shift in range(120, -1, -10)])

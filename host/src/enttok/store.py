@@ -116,8 +116,8 @@ HOST_MIGRATIONS: tuple[Migration, ...] = (
         "connector accounts (their secrets live in the keyring)",
     ),
     # Every sync rewrites its pages and entries arrive out of time order from many sources: the
-    # two extra indexes tripled the cost of each timeline write, while readers ask for a day or
-    # so, which the time index finds and then filters by source or account cheaply.
+    # two extra indexes made each timeline write 2.6 times as costly (bench/README.md), while
+    # readers ask for a day or so, which the time index finds and then filters cheaply.
     Migration(
         3,
         """

@@ -75,9 +75,6 @@ class JobQueue:
         self.depth = self._count("queued")
         self._pending: list[_Pending] = []
         self._pending_keys: dict[str, _Pending] = {}
-        self._pending_since = ""
-        """When the first waiting submission came: they all take it as their creation time
-        (they are committed together), which spares a clock reading per job."""
         self.on_committed: Callable[[], None] = lambda: None
         """Called after new jobs are committed (the worker pool's wake-up)."""
 
@@ -148,7 +145,7 @@ class JobQueue:
                 return live, False
         if self.depth >= self.max_depth:
             raise QueueFull
-        now = self._pending_since if self._pending else clock.now_iso()
+        now = clock.now_iso()
         record = {
             "job_id": new_job_id(),
             "type": type,
@@ -169,7 +166,6 @@ class JobQueue:
         committed = loop.create_future()
         if not self._pending:
             loop.call_soon(self._commit_pending)
-            self._pending_since = now
         self._pending.append((record, committed))
         if dedupe_key is not None:
             self._pending_keys[dedupe_key] = (record, committed)

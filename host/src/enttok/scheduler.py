@@ -87,29 +87,22 @@ class Scheduler:
             self._scheduler.shutdown(wait=False)
 
     def status(self) -> dict[str, Any]:
-        if self._scheduler is None:  # starting (or failed to): what will run, nothing due yet
-            jobs = [
+        """Every declared schedule; before APScheduler runs (it starts after the ready line)
+        none has a next run yet."""
+        jobs = []
+        for key, schedule in self._schedules.items():
+            job = self._scheduler.get_job(key) if self._scheduler is not None else None
+            next_run = job.next_run_time if job is not None else None
+            jobs.append(
                 {
                     "id": key,
                     "job_type": schedule.job_type,
                     "enabled": self._switches.get(key, schedule.enabled),
-                    "next_run_at": None,
-                }
-                for key, schedule in self._schedules.items()
-            ]
-            return {"running": False, "jobs": jobs}
-        jobs = []
-        for job in self._scheduler.get_jobs():
-            schedule = self._schedules[job.id]
-            jobs.append(
-                {
-                    "id": job.id,
-                    "job_type": schedule.job_type,
-                    "enabled": job.next_run_time is not None,
-                    "next_run_at": clock.iso(job.next_run_time) if job.next_run_time else None,
+                    "next_run_at": clock.iso(next_run) if next_run else None,
                 }
             )
-        return {"running": bool(self._scheduler.running), "jobs": jobs}
+        running = self._scheduler is not None and bool(self._scheduler.running)
+        return {"running": running, "jobs": jobs}
 
 
 def _apscheduler() -> tuple[Any, Any, Any]:

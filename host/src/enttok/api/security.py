@@ -65,10 +65,10 @@ class GuardMiddleware:
         return hosts
 
     def _token_matches(self, scope: Scope, presented: bytes | None) -> bool:
-        token = presented.decode("latin-1") if presented is not None else None
-        if token is None and scope["type"] == "websocket":
-            token = next(iter(parse_qs(scope.get("query_string", b"").decode()).get("token", [])), None)
-        return token is not None and hmac.compare_digest(token.encode(), self._token)
+        if presented is None and scope["type"] == "websocket":
+            query = parse_qs(scope.get("query_string", b"").decode()).get("token", [])
+            presented = query[0].encode() if query else None
+        return presented is not None and hmac.compare_digest(presented, self._token)
 
 
 def _guard_headers(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bytes | None, bytes | None, bytes | None]:

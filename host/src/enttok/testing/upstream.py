@@ -253,12 +253,12 @@ class _FaultMiddleware:
             fault.hold.reached.set()
             await asyncio.to_thread(fault.hold.released.wait)
             fault = None
-        if fault is not None and fault.kind == "slow":
-            await asyncio.sleep(fault.seconds)
-            await self.app(scope, receive, _recording(send, self.upstream, scope, fault.kind))
-            return
-        if fault is None:
-            await self.app(scope, receive, _recording(send, self.upstream, scope))
+        if fault is None or fault.kind == "slow":
+            if fault is not None:
+                await asyncio.sleep(fault.seconds)
+            await self.app(
+                scope, receive, _recording(send, self.upstream, scope, fault.kind if fault else None)
+            )
             return
         answers_status = fault.kind in ("fail", "rate_limit")
         self.upstream._record(scope, fault.status if answers_status else 200, fault.kind)

@@ -395,8 +395,19 @@ def test_list_pages_with_before(
 # -- status, plugins, OpenAPI
 
 
+def scheduler_started(api: httpx.Client, timeout: float = 10) -> dict[str, Any]:
+    """/status once the scheduler runs: it starts after the ready line, APScheduler loading in
+    a thread, and no event marks it, so this polls the state, with a deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = api.get("/status").json()
+        if status["scheduler"]["running"] or time.monotonic() > deadline:
+            return status
+        time.sleep(0.01)
+
+
 def test_status_shape(api: httpx.Client) -> None:
-    status = api.get("/status").json()
+    status = scheduler_started(api)
     assert isinstance(status["uptime_sec"], int | float) and status["uptime_sec"] >= 0
     assert isinstance(status["queue_depth"], int) and status["queue_depth"] >= 0
     assert {"active", "idle"} <= set(status["workers"])

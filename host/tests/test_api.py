@@ -1,4 +1,4 @@
-"""The REST API of CONTRACT.md against a real host: bad input, job listing, status, plugins,
+"""The REST API of docs/api.md against a real host: bad input, job listing, status, plugins,
 the OpenAPI document, settings and the activity timeline."""
 
 from __future__ import annotations

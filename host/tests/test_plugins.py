@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +237,33 @@ def test_schedules_fire_dedupe_and_can_be_switched_on(extras_host: RunningHost) 
     switches = {job["id"]: job["enabled"] for job in extras_host.get("/status").json()["scheduler"]["jobs"]}
     assert switches["extras.off"] is True
     assert extras_host.wait_for_job(fired["job_id"])["status"] == "succeeded"
+
+
+def test_an_interval_schedule_is_re_timed_by_the_settings(extras_host: RunningHost) -> None:
+    def tick() -> dict[str, Any]:
+        jobs = extras_host.get("/status").json()["scheduler"]["jobs"]
+        return next(job for job in jobs if job["id"] == "extras.tick")
+
+    with extras_host.events(since=0) as stream:  # a tick fired: the scheduler runs
+        stream.wait_for(
+            lambda e: e["type"] == "job.status" and e.get("job_type") == "extras.tick", timeout=10
+        )
+    refused = extras_host.post("/settings", json={"host": {"schedule_intervals": {"extras.tick": 5}}})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["details"][0]["field"] == "host.schedule_intervals.extras.tick"
+    unknown = extras_host.post("/settings", json={"host": {"schedule_intervals": {"extras.nope": 600}}})
+    assert unknown.status_code == 422, unknown.text
+    assert unknown.json()["error"]["details"][0]["field"] == "host.schedule_intervals.extras.nope"
+    assert tick()["interval"] != 5
+
+    asked_at = time.time()
+    response = extras_host.post("/settings", json={"host": {"schedule_intervals": {"extras.tick": 3600}}})
+    assert response.status_code == 200, response.text
+    retimed = tick()
+    assert retimed["interval"] == 3600
+    next_run = datetime.fromisoformat(retimed["next_run_at"].replace("Z", "+00:00")).timestamp()
+    assert asked_at + 3500 < next_run < time.time() + 3601, "the next run counts from the change"
+
+    response = extras_host.post("/settings", json={"host": {"schedule_intervals": {}}})
+    assert response.status_code == 200, response.text
+    assert tick()["interval"] == 0.3  # the declared interval again

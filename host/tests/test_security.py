@@ -1,4 +1,4 @@
-"""The host's guard, checked from outside against a real server (CONTRACT.md, "Requests"):
+"""The host's guard, checked from outside against a real server (docs/api.md, "Requests"):
 token on every route but GET /health, Host and Origin checks on HTTP and WebSocket, a
 loopback-only listener, and a token that never reaches a file or the command line."""
 
@@ -13,6 +13,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from enttok.testing import RunningHost, SuiteFigures, start_host
+from enttok_demo.fake_api import fake_upstream
 
 SUITE = "security"  # the line these tests' figures go to in the run's summary
 HTTP_REFUSED = "HTTP requests refused: "  # + the kind of refusal
@@ -513,3 +515,215 @@ def test_generated_token_is_printed_once_and_kept_out_of_files(
     found, scanned = scan_files(token, running.data_dir, running.log_dir)
     assert found == []
     suite_figures.count(SUITE, "files scanned for a secret: host token", scanned)
+
+
+# -- the query-string token never reaches the log, in any spelling
+
+
+def spellings(secret: str) -> set[str]:
+    """`secret` as it could appear in a URL: plain, percent-encoded, every byte encoded."""
+    every_byte = "".join(f"%{byte:02X}" for byte in secret.encode())
+    return {secret, quote(secret, safe=""), quote_plus(secret), every_byte, every_byte.lower()}
+
+
+def test_a_query_token_in_any_encoding_stays_out_of_the_log(
+    tmp_path: Path, suite_figures: SuiteFigures
+) -> None:
+    """A token that needs percent-encoding, sent in the WebSocket query spelled several
+    ways: each is accepted (so each handshake is logged), and no spelling reaches a file."""
+    token = secrets.token_hex(16) + "+/=&%?#;"
+    running = start_host(tmp_path / "query-token", plugins=["demo"], token=token)
+    try:
+        for spelled in sorted(spellings(token) - {token}):
+            first_replayed_event_after_job(running, f"?since=0&token={spelled}")
+        ws_refusal(running, query=f"?token={quote(token, safe='')}x")
+    finally:
+        running.close()
+    log_text = "\n".join(p.read_text(errors="replace") for p in running.log_dir.rglob("*") if p.is_file())
+    assert '"WebSocket /events?' in log_text, "no handshake was logged: nothing was tested"
+    for spelled in spellings(token):
+        found, scanned = scan_files(spelled, running.data_dir, running.log_dir)
+        assert found == [], spelled
+    suite_figures.count(SUITE, "files scanned for a secret: query-string token", scanned)
+
+
+def first_replayed_event_after_job(host: RunningHost, query: str) -> dict[str, Any]:
+    host.run("demo.noop")
+    with connect(f"ws://127.0.0.1:{host.port}/events{query}", proxy=None, open_timeout=10) as connection:
+        return json.loads(connection.recv(timeout=10))
+
+
+def test_a_short_secret_does_not_blank_out_the_log(host: RunningHost, suite_figures: SuiteFigures) -> None:
+    """A one-character account secret is below the scrubber's minimum: the log lines after it
+    are intact (every `e` is not `<redacted>`)."""
+    response = host.post(
+        "/plugins/demo/accounts",
+        headers={TOKEN_HEADER: host.token},
+        json={
+            "account_id": "short-secret",
+            "settings": {"base_url": "http://127.0.0.1:9", "refresh_token": "e"},
+        },
+    )
+    assert response.status_code == 201, response.text
+    assert host.run("demo.fail", {"message": "expected failure here"})["status"] == "failed"
+    log_text = (host.log_dir / "enttok.log").read_text()
+    assert "expected failure here" in log_text or "secrets are kept in" in log_text, log_text[-2000:]
+    assert not re.search(r"\w<redacted>|<redacted>\w", log_text), "text around a short secret was scrubbed"
+    suite_figures.count(SUITE, "short secrets left unscrubbed, by design")
+
+
+# -- files only the user can read
+
+
+def modes_under(*roots: Path) -> dict[Path, int]:
+    return {path: path.stat().st_mode & 0o777 for root in roots for path in [root, *root.rglob("*")]}
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+def test_data_and_logs_are_private(tmp_path: Path, suite_figures: SuiteFigures) -> None:
+    """A new data dir, and one an older host left world-readable: every dir 0700 and every
+    file 0600 once the host has run (the database, its WAL and SHM, the log)."""
+    old = tmp_path / "old"
+    (old / "data").mkdir(parents=True, mode=0o755)
+    (old / "logs").mkdir(mode=0o755)
+    (old / "logs" / "enttok.log").write_text("")
+    (old / "logs" / "enttok.log").chmod(0o644)
+    checked = 0
+    for data_dir in (tmp_path / "new", old):
+        running = start_host(data_dir, plugins=["demo"])
+        try:
+            assert running.run("demo.noop")["status"] == "succeeded"
+            database = running.data_dir / "data" / "index.db"
+            assert {database, database.with_name("index.db-wal"), running.log_dir / "enttok.log"} <= set(
+                modes_under(running.data_dir / "data", running.log_dir)
+            )
+            modes = modes_under(running.data_dir / "data", running.log_dir)
+            if (running.data_dir / "cache").exists():
+                modes |= modes_under(running.data_dir / "cache")
+        finally:
+            running.close()
+        wide = {
+            str(path): oct(mode)
+            for path, mode in modes.items()
+            if mode != (0o700 if path.is_dir() else 0o600)
+        }
+        assert wide == {}
+        checked += len(modes)
+    suite_figures.count(SUITE, "files and dirs checked private (0600/0700)", checked)
+
+
+# -- CORS for the allowed Origins
+
+
+def test_a_preflight_from_an_allowed_origin_is_answered(
+    origins_host: RunningHost, suite_figures: SuiteFigures
+) -> None:
+    """What a browser sends before `fetch` with the token header: no token of its own."""
+    for origin in ALLOWED_ORIGINS:
+        response = request(
+            origins_host,
+            "OPTIONS",
+            "/jobs",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "x-backend-token, content-type",
+            },
+        )
+        assert response.status_code == 204, response.text
+        assert response.headers["access-control-allow-origin"] == origin
+        assert "POST" in response.headers["access-control-allow-methods"]
+        allowed = {h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")}
+        assert {"x-backend-token", "content-type"} <= allowed
+        assert "Origin" in response.headers["vary"]
+        # The request itself: the token is needed, and the answer is readable by the page.
+        answer = request(
+            origins_host,
+            "POST",
+            "/jobs",
+            headers={"Origin": origin, TOKEN_HEADER: origins_host.token},
+            body={"type": "demo.noop", "payload": {}},
+        )
+        assert answer.status_code == 201, answer.text
+        assert answer.headers["access-control-allow-origin"] == origin
+        refused = request(origins_host, "GET", "/status", headers={"Origin": origin})
+        assert_error(refused, 401)
+        assert refused.headers["access-control-allow-origin"] == origin  # the page can read why
+        suite_figures.count(SUITE, "CORS preflights answered for an allowed Origin")
+
+
+def test_a_preflight_is_no_way_around_the_guard(
+    host: RunningHost, origins_host: RunningHost, suite_figures: SuiteFigures
+) -> None:
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-backend-token"}
+    cases = [
+        (origins_host, {"Origin": "http://evil.example", **preflight}, 403),
+        (host, {"Origin": ALLOWED_ORIGINS[0], **preflight}, 403),  # no Origin allowed on this host
+        (origins_host, preflight, 401),  # no Origin: not a browser's preflight, so the token is needed
+    ]
+    for target, headers, status in cases:
+        response = request(target, "OPTIONS", "/jobs", headers=headers)
+        assert_error(response, status)
+        assert "access-control-allow-origin" not in response.headers
+        suite_figures.count(SUITE, HTTP_REFUSED + "preflight not allowed")
+    # A GET dressed as a preflight is a GET: it still needs the token.
+    dressed = request(origins_host, "GET", "/status", headers={"Origin": ALLOWED_ORIGINS[0], **preflight})
+    assert_error(dressed, 401)
+    suite_figures.count(SUITE, HTTP_REFUSED + "no token")
+
+
+# -- a secret store that cannot be opened
+
+
+FAIL_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+
+
+def test_an_unreadable_secret_store_is_a_host_fault_not_a_reauth(
+    tmp_path: Path, suite_figures: SuiteFigures
+) -> None:
+    """Secrets saved with one BACKEND_SECRET_KEY, the host restarted with another (or none):
+    /status says the store cannot be opened, a sync fails with `secrets_unavailable`, the
+    account stays `active`, and with the right key again everything works."""
+    key = secrets.token_urlsafe(32)
+    data_dir = tmp_path / "sealed"
+    upstream, _ = fake_upstream(count=5)
+    with upstream:
+        first = start_host(data_dir, plugins=["demo"], env={**FAIL_KEYRING, "BACKEND_SECRET_KEY": key})
+        try:
+            settings = {"base_url": upstream.url, "refresh_token": upstream.new_refresh_token()}
+            created = first.post("/plugins/demo/accounts", json={"account_id": "acme", "settings": settings})
+            assert created.status_code == 201, created.text
+            assert first.get("/status").json()["secrets"] == {
+                "store": "encrypted-file",
+                "ok": True,
+                "error": None,
+            }
+        finally:
+            assert first.stop() == 0
+        for wrong in ({"BACKEND_SECRET_KEY": secrets.token_urlsafe(32)}, {}):
+            broken = start_host(data_dir, plugins=["demo"], env={**FAIL_KEYRING, **wrong})
+            try:
+                store = broken.get("/status").json()["secrets"]
+                assert store["ok"] is False and store["error"]["code"] == "secrets_unavailable", store
+                job = broken.run("demo.sync", {"account_id": "acme", "page_size": 10})
+                assert job["status"] == "failed" and job["error"]["code"] == "secrets_unavailable", job
+                account = broken.get("/plugins/demo/accounts/acme").json()
+                assert account["status"] == "active", account
+                refused = broken.post("/plugins/demo/accounts/acme/resync")
+                assert refused.status_code == 200, refused.text  # no secret needed: still works
+                patched = broken.request(
+                    "PATCH",
+                    "/plugins/demo/accounts/acme",
+                    json={"settings": {"refresh_token": "new-token-x"}},
+                )
+                assert patched.status_code == 503 and patched.json()["error"]["code"] == "secrets_unavailable"
+            finally:
+                assert broken.stop() == 0
+            suite_figures.count(SUITE, "unreadable secret stores reported as such")
+        healed = start_host(data_dir, plugins=["demo"], env={**FAIL_KEYRING, "BACKEND_SECRET_KEY": key})
+        try:
+            assert healed.get("/status").json()["secrets"]["ok"] is True
+            job = healed.run("demo.sync", {"account_id": "acme", "page_size": 10})
+            assert job["status"] == "succeeded", (job, healed.job_events(job["job_id"]))
+        finally:
+            healed.close()

@@ -12,13 +12,14 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from enttok import Migration
 from enttok.store import HOST_MIGRATIONS, HOST_OWNER, Database
-from enttok.sync import JobPages, Sync, SyncPage, SyncWriter, read_cursor
+from enttok.sync import Activity, JobPages, Sync, SyncPage, SyncWriter, read_cursor
 
 PLUGIN = "pages"
 SCOPE = "acme"
@@ -175,3 +176,30 @@ def test_a_page_left_by_an_exception_is_not_written(database: Database) -> None:
 
     run(database, body)
     assert stored(database) == ([], None)
+
+
+def test_timeline_entries_taken_back_leave_the_others(database: Database) -> None:
+    def meeting(account_id: str, external_id: str) -> Activity:
+        return Activity(
+            account_id=account_id,
+            external_id=external_id,
+            event_type="meeting",
+            event_time=datetime(2026, 12, 4, 9, tzinfo=UTC),
+        )
+
+    async def body(writer: SyncWriter, connect: GatedConnect) -> None:
+        job = JobPages(writer)
+        connect.release()
+        async with Sync(database, PLUGIN, SCOPE, job) as page:
+            page.activity(meeting("a", "standup"), meeting("a", "review"), meeting("b", "standup"))
+        async with Sync(database, PLUGIN, SCOPE, job) as page:
+            page.remove_activity("a", "standup", "never-written")
+        await job.wait()
+
+    run(database, body)
+    connection = database.connect()
+    try:
+        left = connection.execute("SELECT event_id FROM activity_events ORDER BY event_id").fetchall()
+    finally:
+        connection.close()
+    assert [row[0] for row in left] == ["pages:a:review", "pages:b:standup"]

@@ -1,9 +1,13 @@
 """enttok: a thin local host that runs connector plugins' jobs durably.
 
-Everything a plugin author needs is importable from here; the rest of the package is the
-host's own machinery and may change between releases.
+What a plugin's hooks and handlers use is importable from here. The other public modules
+are `enttok.oauth` (token refresh), `enttok.plugin_host` (the host as hooks and routes see
+it), `enttok.api.openapi.documented` and `enttok.testing` (the test kit); docs/plugins.md
+covers each, and its test checks that. The rest of the package is the host's own machinery
+and may change between releases.
 """
 
+from enttok.accounts import Account, AccountNotFound
 from enttok.context import JobContext
 from enttok.declarations import JobType, Migration, Schedule
 from enttok.errors import (
@@ -16,6 +20,7 @@ from enttok.errors import (
     RetryableError,
 )
 from enttok.markers import hookimpl
+from enttok.sync import Activity, SyncPage
 
 __version__ = "0.1.0"
 
@@ -24,6 +29,9 @@ PLUGIN_API_VERSION = 1
 
 __all__ = [
     "PLUGIN_API_VERSION",
+    "Account",
+    "AccountNotFound",
+    "Activity",
     "AuthFailed",
     "JobCancelled",
     "JobContext",
@@ -35,6 +43,7 @@ __all__ = [
     "RateLimited",
     "RetryableError",
     "Schedule",
+    "SyncPage",
     "__version__",
     "hookimpl",
 ]

@@ -12,6 +12,7 @@ from typing import Any
 
 from enttok import __version__
 from enttok.config import ConfigError, RuntimeConfig
+from enttok.exits import Exit
 
 TERMINAL = ("succeeded", "failed", "canceled")
 
@@ -26,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except ConfigError as error:
         print(f"enttok: {error}", file=sys.stderr)
-        return 2
+        return Exit.CONFIG
     except ClientError as error:
         print(f"enttok: {error}", file=sys.stderr)
         return 1
@@ -38,7 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands")
 
     serve = commands.add_parser(
-        "serve", help="run the host (configured by BACKEND_* / APP_DATA_DIR / LOG_DIR)"
+        "serve",
+        help="run the host (configured by BACKEND_* / APP_DATA_DIR / LOG_DIR)",
+        epilog="exit codes (enttok.exits): "
+        + ", ".join(f"{int(code)} {code.name.lower().replace('_', ' ')}" for code in Exit),
     )
     serve.add_argument("--parent-watch", action="store_true", help="also exit when stdin closes")
     serve.set_defaults(run=_serve)
@@ -87,7 +91,7 @@ def _new_plugin(args: argparse.Namespace) -> int:
     except ScaffoldError as error:
         print(f"enttok: {error}", file=sys.stderr)
         return 2
-    print(f"wrote {target}\nnext: pip install -e {target} && pytest {target}")
+    print(f"wrote {target}\nnext: cd {target} && uv run pytest")
     return 0
 
 

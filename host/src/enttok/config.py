@@ -1,4 +1,4 @@
-"""The host's start-up configuration, read once from the environment (see CONTRACT.md)."""
+"""The host's start-up configuration, read once from the environment (see docs/api.md)."""
 
 from __future__ import annotations
 

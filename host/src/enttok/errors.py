@@ -73,3 +73,14 @@ class AuthFailed(JobError):
     def __init__(self, message: str, *, account_id: str | None = None) -> None:
         super().__init__(message)
         self.account_id = account_id
+
+
+def __getattr__(name: str) -> type[Exception]:
+    """`QueueFull` (the queue holds its maximum of waiting jobs), raised by
+    `PluginHost.submit` and answered 429 by the host when a route lets it through. Looked up
+    on first use: `enttok.queue` imports this module, so importing it here would be a cycle."""
+    if name == "QueueFull":
+        from enttok.queue import QueueFull
+
+        return QueueFull
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from enttok.markers import hookspec
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from pydantic import BaseModel
     from starlette.routing import BaseRoute
 
@@ -74,6 +76,20 @@ async def enttok_check_account(host: PluginHost, account: Account) -> dict[str, 
 
     Return details to show (the signed-in user, say); raise `AuthFailed` for refused
     credentials (the account becomes `needs_reauth`) or `NotReady` for a passing failure.
+    """
+
+
+@hookspec
+def enttok_account_deleted(host: PluginHost, account_id: str, connection: sqlite3.Connection) -> None:
+    """Delete what the plugin keeps for an account that the kit does not find by itself.
+
+    `DELETE /plugins/<plugin>/accounts/{id}` already removes, in one transaction with the
+    account: its sync cursors, its last sync, its timeline entries (source = the plugin) and
+    the rows of every `<plugin>_*` table with an `account_id` column. This hook runs last in
+    that transaction: delete the rest on `connection` (a table keyed another way, rows that
+    point at the account's rows), and neither commit nor roll back. Raising cancels the
+    whole deletion: the account and its data stay, and the route answers 500 with the reason.
+    A plain `def`: it runs in a worker thread, inside the transaction.
     """
 
 

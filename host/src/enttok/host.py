@@ -8,6 +8,8 @@ a second host or a corrupt file is refused with a message before anything listen
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import logging
 import time
@@ -21,21 +23,33 @@ from enttok.accounts import Accounts
 from enttok.config import RuntimeConfig
 from enttok.context import HostServices
 from enttok.events import EventBus
+from enttok.exits import FOR_FAULT, Exit
 from enttok.lock import DataDirLock
 from enttok.plugin_host import PluginHost
 from enttok.plugins import PluginRecord, Plugins, PluginSource, call_each, discover
+from enttok.progress import ProgressWriter
 from enttok.queue import JobQueue
 from enttok.ratelimits import RateLimits
 from enttok.scheduler import Scheduler
 from enttok.secrets import Secrets
 from enttok.settings import Settings
-from enttok.store import HOST_MIGRATIONS, HOST_OWNER, Database
+from enttok.store import HOST_MIGRATIONS, HOST_OWNER, Database, transaction
+from enttok.store_faults import DatabaseReplaced, StoreUnavailable
 from enttok.sync import SyncWriter
 from enttok.workers import RegisteredJobType, WorkerPool
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 5.0
+SCHEDULER_START_DELAY = 0.5
+"""Seconds between the ready line and loading APScheduler. Its imports (about 90 million
+instructions, some 25 times what the first job's request costs) run in a thread, but
+they hold the GIL: started at once, they delay the requests an app sends as soon as
+the host is ready, by up to the interpreter's 5 ms switch interval each time a request
+needs the GIL back. Half a second later those requests are answered."""
+WATCH_INTERVAL = 1.0
+"""How often the host checks its database file is still the one it opened, and retries a
+write that failed, so a fault shows and clears without waiting for the next request."""
 
 
 class UnknownJobType(LookupError):
@@ -55,11 +69,16 @@ class Host:
         self.job_types: dict[str, RegisteredJobType] = {}
         self._plugin_hosts: dict[str, PluginHost] = {}
         self.pool: WorkerPool | None = None
-        self.scheduler = Scheduler(self._enqueue_scheduled)
+        self.scheduler = Scheduler(
+            self._enqueue_scheduled, account_missing=lambda p, a: self.accounts.missing(p, a)
+        )
         self.secrets = Secrets(config.data_dir, config.secret_key)
         self.accounts = Accounts(self.database.connect, self.secrets)
         self.rate_limits = RateLimits()
         self.sync_writer = SyncWriter(self.database.connect)
+        self.health = self.database.health
+        self._health_announced = True
+        self._watch: asyncio.Task[None] | None = None
 
     # -- start and stop
 
@@ -86,7 +105,8 @@ class Host:
                 "recovered jobs left running by the last host: %d queued again, %d failed", requeued, failed
             )
         models = {r.name: r.settings_model for r in self.plugins.loaded if r.settings_model is not None}
-        self.settings = Settings(self.database, models)
+        schedules = {f"{r.name}.{s.id}": s for r in self.plugins.loaded for s in r.schedules}
+        self.settings = Settings(self.database, models, schedules)
         self.queue.max_depth = self.settings.host.max_queue_depth
         for record in self.plugins.loaded:
             if record.account_model is not None:
@@ -96,10 +116,9 @@ class Host:
             accounts=self.accounts,
             rate_limits=self.rate_limits,
             sync_writer=self.sync_writer,
-            on_progress=self.queue.report_progress,
-            on_log=lambda job_id, level, message, data: self.bus.emit(
-                "log", job_id=job_id, level=level, message=message, **data
-            ),
+            on_progress=ProgressWriter(self.database, self.bus).report,
+            on_log=self._job_log,
+            submit=self.submit,
         )
         self.job_types = {
             job_type.name: RegisteredJobType(record.name, job_type)
@@ -108,6 +127,9 @@ class Host:
         }
 
     async def start(self) -> None:
+        self.database.wait_briefly_for_locks()
+        self.health.on_change = lambda: asyncio.get_running_loop().call_soon(self._announce_health)
+        self._watch = asyncio.create_task(self._watch_database(), name="enttok-watch")
         self.pool = WorkerPool(
             queue=self.queue,
             bus=self.bus,
@@ -126,12 +148,14 @@ class Host:
                     record.fail(f"startup failed: {type(error).__name__}: {error}")
         self._drop_failed_job_types()
         schedules = [(r.name, s) for r in self.plugins.loaded for s in r.schedules]
-        self.scheduler.declare(schedules, self.settings.host.schedules)
+        self.scheduler.declare(schedules, self.settings.host.schedules, self.settings.host.schedule_intervals)
 
     async def start_schedules(self) -> None:
-        """Called once the host serves: a schedule due at start waits for no one, and the
-        first request does not wait for the scheduler. A failure here leaves the host serving,
-        without schedules, and says so in the log and in `/status`."""
+        """Called once the host serves, and run SCHEDULER_START_DELAY later: a schedule due
+        at start waits that long, and the first requests do not wait for the scheduler. A
+        failure here leaves the host serving, without schedules, and says so in the log and
+        in `/status`."""
+        await asyncio.sleep(SCHEDULER_START_DELAY)
         try:
             await self.scheduler.start()
         except Exception:
@@ -139,6 +163,8 @@ class Host:
 
     async def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
         self.scheduler.shutdown()
+        if self._watch is not None:
+            self._watch.cancel()
         if self.pool is not None:
             await self.pool.stop(grace)
         for record, result in call_each(
@@ -154,6 +180,59 @@ class Host:
         self.sync_writer.close()
         self.database.close()
         self._lock.release()
+
+    def exit_code(self) -> Exit:
+        """What the process should exit with once stopped: OK, or the fault still shown."""
+        fault = self.health.fault
+        if fault is None:
+            return Exit.OK
+        if fault.code == "dispatcher_error":
+            return Exit.UNEXPECTED
+        return FOR_FAULT.get(fault.code, Exit.DATABASE_FAILED)
+
+    # -- health
+
+    async def _watch_database(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            try:
+                self.database.check_identity()
+            except DatabaseReplaced as error:
+                self.health.report("store", error.code, str(error), fatal=True)
+            if self.health.status == "degraded":
+                with contextlib.suppress(StoreUnavailable):
+                    self.database.probe_write()  # clears the store's fault once writes work
+            if not self._health_announced:
+                self._announce_health()
+
+    def _announce_health(self) -> None:
+        """A `host.health` event with the status and fault now. When the database refuses
+        it, the watch tries again; a fatal fault's event goes to the old file (refused by the
+        store, which takes no more work), which still gives it a seq for the live stream."""
+        view = self.health.view()
+        fault = view["fault"]
+        level = {"ok": "info", "degraded": "warning", "error": "error"}[view["status"]]
+        message = fault["message"] if fault else "the host is healthy again"
+        try:
+            if self.health.fatal is not None:
+                with transaction(self.database.connection) as tx:
+                    event = self.bus.record(tx, "host.health", level=level, message=message, **view)
+                self.bus.publish([event])
+            else:
+                self.bus.emit("host.health", level=level, message=message, **view)
+        except StoreUnavailable:  # the app hears it now all the same; the watch stores it later
+            self.bus.broadcast("host.health", level=level, message=message, **view)
+            self._health_announced = False
+            return
+        self._health_announced = True
+
+    def _job_log(self, job_id: str, level: str, message: str, data: dict[str, Any]) -> None:
+        """A handler's `ctx.log`: into the job's events, or only the log file when the
+        database refuses it (a log line must not fail the job)."""
+        try:
+            self.bus.emit("log", job_id=job_id, level=level, message=message, **data)
+        except StoreUnavailable as error:
+            log.debug("job %s log entry not stored (%s): %s", job_id, error.code, message)
 
     def _startup_hook(self, hook: str) -> Any:
         return lambda record: self.plugins.call(record, hook, None, host=self.plugin_host(record.name))
@@ -203,12 +282,13 @@ class Host:
         if self.pool is not None:
             self.pool.size = self.settings.host.workers
             self.pool.wake()
-        self.scheduler.apply(self.settings.host.schedules)
+        self.scheduler.apply(self.settings.host.schedules, self.settings.host.schedule_intervals)
 
     def status(self) -> dict[str, Any]:
         active = self.pool.active if self.pool else 0
         size = self.pool.size if self.pool else 0
         return {
+            "health": self.health.view(),
             "uptime_sec": round(time.monotonic() - self.started_at, 3),
             "queue_depth": self.queue.depth,
             "workers": {"active": active, "idle": max(0, size - active)},
@@ -218,6 +298,7 @@ class Host:
                 "failed": [r.name for r in self.plugins.failed],
             },
             "event_subscribers": self.bus.subscriber_count,
+            "secrets": self.secrets.status(),
         }
 
     def describe_plugin(self, record: PluginRecord) -> dict[str, Any]:

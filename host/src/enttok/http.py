@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from enttok.errors import RateLimited, RetryableError
-from enttok.ratelimits import RateBudget, retry_after_seconds
+from enttok.ratelimits import RateBudget, ResponseLike, retry_after_seconds
 
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -33,7 +33,7 @@ class _Policy:
         self.budget = budget
         self.retries = retries
 
-    def outcome(self, response: httpx.Response, attempt: int) -> float | None:
+    def outcome(self, response: ResponseLike, attempt: int) -> float | None:
         """Seconds to wait before retrying this response, or None to return it.
         Raises RateLimited for a rate-limit refusal, RetryableError when retries run out."""
         wait = self.budget.observe(response)

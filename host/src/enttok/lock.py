@@ -10,6 +10,8 @@ import os
 import sys
 from pathlib import Path
 
+from enttok.store import NotWritable
+
 
 class DataDirLocked(RuntimeError):
     pass
@@ -21,8 +23,11 @@ class DataDirLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as error:
+            raise NotWritable(f"{self.path} cannot be created ({error.strerror})") from None
         try:
             _lock(fd)
         except OSError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 
 if TYPE_CHECKING:
+    from enttok.accounts import Account
     from enttok.host import Host
 
 
@@ -42,6 +44,27 @@ class PluginHost:
         """Enqueue a job; returns once it is stored (await it from a route or an async hook)."""
         record, _ = await self._host.submit(job_type, payload, dedupe_key=dedupe_key)
         return record
+
+    def account(self, account_id: str) -> Account:
+        """One of the plugin's accounts, secrets filled in (`AccountNotFound` if there is none)."""
+        return self._host.accounts.load(self.name, account_id)
+
+    def save_account(
+        self, account_id: str, settings: Mapping[str, Any], *, status: str = "active"
+    ) -> Account:
+        """Create the account or change it, from a route that signs a person in (an OAuth
+        callback) rather than from `POST /accounts`. `settings` are validated against the
+        account model (pydantic's `ValidationError` if they do not fit); secret fields left
+        out of a change stay as stored, one given as None is deleted. `status` is `active`
+        (signed in) or `needs_reauth` (signed out). Blocking: call it in a thread."""
+        accounts = self._host.accounts
+        if accounts.exists(self.name, account_id):
+            accounts.update(self.name, account_id, settings)
+        else:
+            accounts.create(self.name, account_id, accounts.models[self.name].model_validate(settings))
+        if status != "active":
+            accounts.set_status(self.name, account_id, status)
+        return accounts.load(self.name, account_id)
 
     def emit(self, type: str, message: str | None = None, **fields: Any) -> None:
         """Send an event of this plugin's to the event stream (`type` is prefixed `<plugin>.`)."""

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from enttok import clock
 from enttok.events import EventBus, event_from_row
 from enttok.ids import new_job_id
-from enttok.store import Database
+from enttok.outcomes import ClaimedJob, Outcome
+from enttok.store import WRITE_TIMEOUT, Database
+from enttok.store_faults import DatabaseBusy, busy_delays, classify
+
+log = logging.getLogger(__name__)
 
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 CLAIM_LOOKAHEAD = 4
@@ -45,28 +50,6 @@ class JobAlreadyEnded(Exception):
         self.status = status
 
 
-@dataclass(frozen=True)
-class ClaimedJob:
-    job_id: str
-    type: str
-    payload: dict[str, Any]
-    attempt: int
-    max_attempts: int
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How an attempt ended. `queued` puts the job back (a retry, or an interrupted run that
-    gives its attempt back); the others are final."""
-
-    job_id: str
-    status: Literal["succeeded", "failed", "canceled", "queued"]
-    result: Any = None
-    error: dict[str, Any] | None = None
-    run_after: str | None = None
-    refund_attempt: bool = False
-
-
 class JobQueue:
     def __init__(self, db: Database, bus: EventBus, max_depth: int) -> None:
         self._db = db
@@ -75,6 +58,9 @@ class JobQueue:
         self.depth = self._count("queued")
         self._pending: list[_Pending] = []
         self._pending_keys: dict[str, _Pending] = {}
+        self._pending_since = 0.0
+        """When the oldest submission still waiting for its commit was made (monotonic)."""
+        self._commit_delays: Iterator[float] | None = None
         self.on_committed: Callable[[], None] = lambda: None
         """Called after new jobs are committed (the worker pool's wake-up)."""
 
@@ -165,6 +151,7 @@ class JobQueue:
         loop = asyncio.get_running_loop()
         committed = loop.create_future()
         if not self._pending:
+            self._pending_since = time.monotonic()
             loop.call_soon(self._commit_pending)
         self._pending.append((record, committed))
         if dedupe_key is not None:
@@ -181,19 +168,36 @@ class JobQueue:
 
     def _commit_pending(self) -> None:
         """The group commit of one turn's submissions, unless a claim or a settlement made
-        since has already carried them."""
+        since has already carried them.
+
+        While another connection holds the write lock it tries again a little later (the
+        loop serves requests meanwhile), and gives up after WRITE_TIMEOUT: the submitters
+        then answer 503. Any other refusal (a full disk) fails them at once."""
         submitted = self._take_pending()
         if not submitted:
             return
         try:
             events, _ = self._store(submitted, (), 0, {})
+        except DatabaseBusy as error:
+            if time.monotonic() - self._pending_since < WRITE_TIMEOUT:
+                self._restore_pending(submitted)
+                self._commit_delays = self._commit_delays or busy_delays()
+                asyncio.get_running_loop().call_later(next(self._commit_delays), self._commit_pending)
+                return
+            self._db.report_busy(error)
+            self._fail_pending(submitted, error)
+            return
         except Exception as error:
-            self.depth -= len(submitted)
-            for _, committed in submitted:
-                if not committed.done():
-                    committed.set_exception(error)
+            self._fail_pending(submitted, error)
             return
         self._committed(submitted, (), events, [])
+
+    def _fail_pending(self, submitted: list[_Pending], error: Exception) -> None:
+        self._commit_delays = None
+        self.depth -= len(submitted)
+        for _, committed in submitted:
+            if not committed.done():
+                committed.set_exception(error)
 
     def claim(self, limit: int, room: Mapping[str, int] | None = None) -> list[ClaimedJob]:
         """Mark up to `limit` due jobs running, oldest `run_after` first. `room` caps the job
@@ -221,16 +225,17 @@ class JobQueue:
         try:
             events, rows = self._store(submitted, outcomes, limit, room)
         except Exception:
-            self._pending = submitted
-            self._pending_keys = {
-                r["dedupe_key"]: (r, f) for r, f in submitted if r["dedupe_key"] is not None
-            }
+            self._restore_pending(submitted)
             raise
         return self._committed(submitted, outcomes, events, rows)
 
     def _take_pending(self) -> list[_Pending]:
         submitted, self._pending, self._pending_keys = self._pending, [], {}
         return submitted
+
+    def _restore_pending(self, submitted: list[_Pending]) -> None:
+        self._pending = submitted
+        self._pending_keys = {r["dedupe_key"]: (r, f) for r, f in submitted if r["dedupe_key"] is not None}
 
     def _store(
         self, submitted: list[_Pending], outcomes: Sequence[Outcome], limit: int, room: dict[str, int]
@@ -258,6 +263,7 @@ class JobQueue:
         self._bus.publish(events)
         self.depth += sum(outcome.status == "queued" for outcome in outcomes) - len(rows)
         if submitted:
+            self._commit_delays = None
             for _, committed in submitted:
                 if not committed.done():
                     committed.set_result(None)
@@ -319,9 +325,35 @@ class JobQueue:
             " ELSE progress END WHERE job_id = ?",
             [_settlement(outcome, now) for outcome in outcomes],
         )
-        return self._bus.record_many(
+        events = []
+        for outcome in outcomes:
+            if outcome.also_write is not None:
+                events += self._write_alongside(tx, outcome)
+        return events + self._bus.record_many(
             tx, "job.status", [(outcome.job_id, _status_fields(outcome, now)) for outcome in outcomes], now
         )
+
+    def _write_alongside(self, tx: sqlite3.Connection, outcome: Outcome) -> list[dict[str, Any]]:
+        """`outcome.also_write` in a savepoint of the settlement. A refusal of the database's
+        (a full disk) fails the settlement, to be tried again whole; an error in the write's
+        own code or SQL undoes only that write."""
+        assert outcome.also_write is not None
+        tx.execute("SAVEPOINT also_write")
+        events: list[dict[str, Any]] = []
+        try:
+            events = outcome.also_write(tx)
+        except Exception as error:
+            if isinstance(error, sqlite3.Error) and classify(error, self._db.path) is not None:
+                raise
+            tx.execute("ROLLBACK TO also_write")
+            log.warning(
+                "job %s: the write settled with it failed: %s: %s",
+                outcome.job_id,
+                type(error).__name__,
+                error,
+            )
+        tx.execute("RELEASE also_write")
+        return events
 
     def cancel_queued(self, job_id: str) -> str:
         """Cancel a queued job at once; the job's status afterwards (`running` means the
@@ -344,16 +376,6 @@ class JobQueue:
         self._bus.publish([event])
         self.depth -= 1
         return "canceled"
-
-    def report_progress(self, job_id: str, progress: float | None, message: str | None) -> None:
-        with self._db.transaction() as tx:
-            tx.execute(
-                "UPDATE jobs SET progress = coalesce(?, progress), message = coalesce(?, message), updated_at = ?"
-                " WHERE job_id = ?",
-                (progress, message, clock.now_iso(), job_id),
-            )
-            event = self._bus.record(tx, "job.progress", job_id=job_id, progress=progress, message=message)
-        self._bus.publish([event])
 
     # -- reading
 

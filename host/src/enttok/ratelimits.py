@@ -46,13 +46,23 @@ class RateBudget:
                 credential=self.credential,
             )
 
+    def close_for(self, seconds: float) -> None:
+        """Refuse requests for `seconds`: a limit learned otherwise than from a response this
+        budget saw (an SDK on another HTTP library, whose handler raised `RateLimited`)."""
+        with self._lock:
+            self.blocked_until = max(self.blocked_until, time.time() + seconds)
+
     def observe(self, response: ResponseLike) -> float | None:
         """Update from the response's headers; the seconds to wait when it is a rate-limit refusal."""
         headers = response.headers
         remaining = _int(headers.get("x-ratelimit-remaining"))
         reset_at = reset_time(headers.get("x-ratelimit-reset"))
         retry_after = retry_after_seconds(headers.get("retry-after"))
-        limited = response.status_code == 429 or (response.status_code == 403 and remaining == 0)
+        # A 403 is a limit when the budget is spent, or when it says when to come back: GitHub's
+        # secondary limit is a 403 with `Retry-After` and requests to spare.
+        limited = response.status_code == 429 or (
+            response.status_code == 403 and (remaining == 0 or retry_after is not None)
+        )
         with self._lock:
             if remaining is not None:
                 self.remaining = remaining

@@ -3,6 +3,12 @@ nowhere (saving one fails with a clear error rather than writing plaintext).
 
 Entries are keyed `<plugin>:<account_id>:<field>` under the service `enttok`. Both
 libraries load on the first secret used, not at start-up.
+
+Once `secrets.enc` exists it is where the secrets are, whatever keyring appears later. If it
+cannot be opened (BACKEND_SECRET_KEY missing or not the one it was written with), that is a
+fault of the host, not of any account: `check()` finds it at start, `/status` shows it, and
+every use raises SecretsUnavailable (`secrets_unavailable`), so no sync mistakes a missing
+secret for a refused one and marks its account `needs_reauth`.
 """
 
 from __future__ import annotations
@@ -17,14 +23,20 @@ from pathlib import Path
 from typing import Protocol
 
 from enttok import logs
+from enttok.errors import PermanentError
 
 log = logging.getLogger(__name__)
 
 SERVICE = "enttok"
+SEALED_FILE = "secrets.enc"
 
 
-class SecretsUnavailable(RuntimeError):
-    """No OS keyring backend and no BACKEND_SECRET_KEY: there is nowhere safe to keep a secret."""
+class SecretsUnavailable(PermanentError):
+    """There is nowhere safe to keep a secret (no OS keyring, no BACKEND_SECRET_KEY), or the
+    secrets saved cannot be read with this BACKEND_SECRET_KEY. A job that meets it fails with
+    this code; it says nothing about the account's credentials."""
+
+    code = "secrets_unavailable"
 
 
 class SecretStore(Protocol):
@@ -71,6 +83,11 @@ class EncryptedFileStore:
         self._path = path
         self._lock = threading.Lock()
 
+    def check(self) -> None:
+        """Raise SecretsUnavailable unless the file opens with this key."""
+        with self._lock:
+            self._load()
+
     def _load(self) -> dict[str, str]:
         from cryptography.fernet import InvalidToken
 
@@ -111,6 +128,23 @@ class EncryptedFileStore:
                 self._save(entries)
 
 
+class Unopenable:
+    """The secrets exist but cannot be read: every use says why, none pretends they are gone."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+
+    def get(self, key: str) -> str | None:
+        raise SecretsUnavailable(self.reason)
+
+    def set(self, key: str, value: str) -> None:
+        raise SecretsUnavailable(self.reason)
+
+    def delete(self, key: str) -> None:
+        raise SecretsUnavailable(self.reason)
+
+
 class Unavailable:
     name = "none"
 
@@ -127,24 +161,61 @@ class Unavailable:
 
 
 class Secrets:
-    """The host's secret store, chosen on first use; every value read or written is also
-    registered with the log scrubber."""
+    """The host's secret store, chosen on first use (or by `check`); the values in use are
+    registered with the log scrubber, and forgotten there once replaced or deleted."""
 
     def __init__(self, data_dir: Path, secret_key: str | None) -> None:
         self._data_dir = data_dir
         self._secret_key = secret_key
         self._store: SecretStore | None = None
         self._lock = threading.Lock()
+        self._in_use: dict[str, str] = {}
+        if secret_key:
+            logs.redact(secret_key)
 
     @property
     def store(self) -> SecretStore:
         with self._lock:
             if self._store is None:
                 self._store = self._choose()
-                log.info("secrets are kept in: %s", self._store.name)
+                if isinstance(self._store, Unopenable):
+                    log.error("the secret store cannot be opened: %s", self._store.reason)
+                else:
+                    log.info("secrets are kept in: %s", self._store.name)
             return self._store
 
+    def check(self) -> str | None:
+        """At start: open the encrypted file if there is one (cheap, unlike a keyring); the
+        reason it cannot be opened, or None. Without the file, the choice stays lazy."""
+        if not (self._data_dir / "data" / SEALED_FILE).exists():
+            return None
+        store = self.store
+        return store.reason if isinstance(store, Unopenable) else None
+
+    def status(self) -> dict[str, object]:
+        """For /status: the store (None until first used) and why it cannot be used, if so."""
+        store = self._store
+        broken = isinstance(store, Unopenable)
+        return {
+            "store": store.name if store is not None else None,
+            "ok": not broken,
+            "error": {"code": SecretsUnavailable.code, "message": store.reason} if broken else None,
+        }
+
     def _choose(self) -> SecretStore:
+        sealed = self._data_dir / "data" / SEALED_FILE
+        if sealed.exists():
+            if not self._secret_key:
+                return Unopenable(
+                    EncryptedFileStore.name,
+                    f"{sealed} holds the saved secrets but BACKEND_SECRET_KEY is not set",
+                )
+            store = EncryptedFileStore(sealed, self._secret_key)
+            try:
+                store.check()
+            except SecretsUnavailable as error:
+                return Unopenable(EncryptedFileStore.name, str(error))
+            return store
         import keyring
         from keyring.backends import fail
 
@@ -152,18 +223,29 @@ class Secrets:
         if not isinstance(backend, fail.Keyring) and getattr(backend, "priority", 0) > 0:
             return KeyringStore(backend)
         if self._secret_key:
-            return EncryptedFileStore(self._data_dir / "data" / "secrets.enc", self._secret_key)
+            return EncryptedFileStore(sealed, self._secret_key)
         return Unavailable()
 
     def get(self, key: str) -> str | None:
         value = self.store.get(key)
-        if value:
-            logs.redact(value)
+        self._in_use_now(key, value)
         return value
 
     def set(self, key: str, value: str) -> None:
-        logs.redact(value)
+        logs.track_secret(value)  # before the write: a failing write may echo it
         self.store.set(key, value)
+        self._in_use_now(key, value)
 
     def delete(self, key: str) -> None:
         self.store.delete(key)
+        self._in_use_now(key, None)
+
+    def _in_use_now(self, key: str, value: str | None) -> None:
+        with self._lock:
+            previous = self._in_use.pop(key, None)
+            if value:
+                self._in_use[key] = value
+        if previous and previous != value:
+            logs.forget_secret(previous)
+        if value:
+            logs.track_secret(value)

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from enttok import clock
+from enttok.declarations import Schedule
 from enttok.store import Database
 
 HOST_KEY = "host"
 MAX_WORKERS = 64
+MIN_SCHEDULE_INTERVAL = 60
+"""Seconds: a connector's schedule more often than this only spends its rate limit."""
+MAX_SCHEDULE_INTERVAL = 7 * 86400
 
 
 class HostSettings(BaseModel):
@@ -36,6 +40,13 @@ class HostSettings(BaseModel):
     schedules: dict[str, bool] = Field(
         default_factory=dict, description='Switch schedules on or off: {"<plugin>.<schedule id>": bool}.'
     )
+    schedule_intervals: dict[
+        str, Annotated[int, Field(ge=MIN_SCHEDULE_INTERVAL, le=MAX_SCHEDULE_INTERVAL)]
+    ] = Field(
+        default_factory=dict,
+        description="Run an interval schedule every so many seconds instead of its declared interval: "
+        '{"<plugin>.<schedule id>": seconds}, from 60 to 7 days.',
+    )
 
 
 class SettingsError(ValueError):
@@ -45,9 +56,18 @@ class SettingsError(ValueError):
 
 
 class Settings:
-    def __init__(self, database: Database, plugin_models: Mapping[str, type[BaseModel]]) -> None:
+    def __init__(
+        self,
+        database: Database,
+        plugin_models: Mapping[str, type[BaseModel]],
+        schedules: Mapping[str, Schedule] | None = None,
+    ) -> None:
+        """`schedules`, every declared schedule by `<plugin>.<id>`, are the only keys a change
+        may switch, and those with an interval the only ones it may re-time (None: any, for
+        callers that know no schedules)."""
         self._database = database
         self._models = dict(plugin_models)
+        self._schedules = None if schedules is None else dict(schedules)
         stored = {
             row[0]: json.loads(row[1])
             for row in database.connection.execute("SELECT key, value_json FROM settings")
@@ -73,6 +93,7 @@ class Settings:
         errors += [
             {"loc": (key,), "msg": "unknown settings section", "type": "extra_forbidden"} for key in unknown
         ]
+        errors += self._unknown_schedules(changes.get("host"))
         host = _merged(HostSettings, self.host, changes.get("host"), ("host",), errors)
         plugin_changes = changes.get("plugins") or {}
         plugins = dict(self.plugins)
@@ -96,6 +117,28 @@ class Settings:
                 rows,
             )
         self.host, self.plugins = host, plugins
+
+    def _unknown_schedules(self, host_changes: Any) -> list[dict[str, Any]]:
+        """A switch or an interval for a schedule no plugin declares would be stored and never
+        act; an interval for a cron schedule would be ignored."""
+        if self._schedules is None or not isinstance(host_changes, Mapping):
+            return []
+        errors = []
+        for field, needs_interval in (("schedules", False), ("schedule_intervals", True)):
+            keys = host_changes.get(field)
+            for key in keys if isinstance(keys, Mapping) else ():
+                schedule = self._schedules.get(key)
+                if schedule is None:
+                    message, kind = (
+                        "no loaded plugin declares this schedule; see GET /plugins",
+                        "unknown_schedule",
+                    )
+                elif needs_interval and schedule.interval is None:
+                    message, kind = "this schedule runs on a cron, not an interval", "cron_schedule"
+                else:
+                    continue
+                errors.append({"loc": ("host", field, key), "msg": message, "type": kind})
+        return errors
 
 
 def _merged(

@@ -1,155 +1,72 @@
-"""The SQLite database: connections, transactions and versioned migrations.
+"""The SQLite database: its connections and transactions, and the checks of its file.
 
 The host keeps one connection on the event loop's thread for its own short writes (WAL and
 `synchronous=NORMAL` make a commit a few tens of microseconds, cheaper than a thread hop);
 handlers and maintenance open their own with `Database.connect()`.
+
+That connection never waits long for the write lock (`LOOP_BUSY_TIMEOUT_MS`): while another
+connection holds it, the loop's write fails at once with `DatabaseBusy` and its caller retries
+later without blocking the loop (`write_patiently`), so requests and reads go on meanwhile.
+Every refusal from SQLite that is not the host's fault (a lock held too long, a full disk, a
+file deleted under it) becomes a `StoreUnavailable` naming it (`store_faults`), which the API
+answers with 503/507 and the host reports in its health, instead of a 500.
+
+The schema is the host's migrations (`enttok.schema`) and each plugin's, which
+`enttok.migrations` applies; both are still importable from here, as they always were.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
-from enttok import clock
 from enttok.declarations import Migration
+from enttok.health import Health
+from enttok.migrations import migrate
+from enttok.migrations import split_statements as split_statements
+from enttok.schema import HOST_MIGRATIONS as HOST_MIGRATIONS
+from enttok.schema import HOST_OWNER as HOST_OWNER
+from enttok.store_faults import (
+    DatabaseBusy,
+    DatabaseCorrupt,
+    DatabaseReplaced,
+    DiskFull,
+    StoreUnavailable,
+    busy_delays,
+    classify,
+    replaced,
+    translated,
+)
+from enttok.store_faults import NotWritable as NotWritable
+from enttok.store_faults import StoreError as StoreError
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
+LOOP_BUSY_TIMEOUT_MS = 0
+"""How long the event loop's connection lets SQLite wait for the write lock before `DatabaseBusy`:
+not at all, since SQLite waits by sleeping, which would stall every request; the caller waits
+instead, without blocking the loop (`write_patiently`, the queue's group commit)."""
+WRITE_TIMEOUT = 5.0
+"""How long a write from the loop keeps retrying a held lock before it answers 503."""
 CHECKPOINT_INTERVAL = 0.5
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 """When the WAL starts over, a larger file is cut back to this (`journal_size_limit`)."""
-HOST_OWNER = "host"
-
-HOST_MIGRATIONS: tuple[Migration, ...] = (
-    Migration(
-        1,
-        """
-        CREATE TABLE jobs (
-            job_id TEXT PRIMARY KEY,
-            type TEXT NOT NULL,
-            status TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            run_after TEXT NOT NULL,
-            finished_at TEXT,
-            attempt INTEGER NOT NULL DEFAULT 0,
-            max_attempts INTEGER NOT NULL,
-            progress REAL,
-            message TEXT,
-            payload_json TEXT NOT NULL,
-            result_json TEXT,
-            error_json TEXT,
-            dedupe_key TEXT
-        );
-        CREATE INDEX jobs_ready ON jobs (status, run_after, job_id);
-        CREATE INDEX jobs_status ON jobs (status, job_id);
-        CREATE INDEX jobs_type ON jobs (type, job_id);
-        CREATE UNIQUE INDEX jobs_dedupe ON jobs (dedupe_key)
-            WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'running');
-
-        CREATE TABLE job_events (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            job_id TEXT,
-            created_at TEXT NOT NULL,
-            type TEXT NOT NULL,
-            level TEXT NOT NULL DEFAULT 'info',
-            message TEXT,
-            data_json TEXT
-        );
-        CREATE INDEX job_events_job ON job_events (job_id, seq);
-
-        CREATE TABLE sync_state (
-            connector TEXT NOT NULL,
-            scope TEXT NOT NULL DEFAULT '',
-            cursor TEXT,
-            last_sync_at TEXT,
-            PRIMARY KEY (connector, scope)
-        );
-
-        CREATE TABLE activity_events (
-            event_id TEXT PRIMARY KEY,
-            source TEXT NOT NULL,
-            account_id TEXT NOT NULL,
-            event_type TEXT NOT NULL,
-            title TEXT,
-            description TEXT,
-            url TEXT,
-            actor TEXT,
-            event_time TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            raw_json TEXT
-        );
-        CREATE INDEX activity_time ON activity_events (event_time);
-        CREATE INDEX activity_source ON activity_events (source, event_time);
-        CREATE INDEX activity_account ON activity_events (account_id, event_time);
-
-        CREATE TABLE settings (
-            key TEXT PRIMARY KEY,
-            value_json TEXT NOT NULL,
-            updated_at TEXT NOT NULL
-        );
-        """,
-        "host tables",
-    ),
-    Migration(
-        2,
-        """
-        CREATE TABLE accounts (
-            plugin TEXT NOT NULL,
-            account_id TEXT NOT NULL,
-            data_json TEXT NOT NULL,
-            secret_fields TEXT NOT NULL,
-            status TEXT NOT NULL DEFAULT 'active',
-            status_reason TEXT,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            PRIMARY KEY (plugin, account_id)
-        );
-        """,
-        "connector accounts (their secrets live in the keyring)",
-    ),
-    # Every sync rewrites its pages and entries arrive out of time order from many sources: the
-    # two extra indexes made each timeline write 2.6 times as costly (bench/README.md), while
-    # readers ask for a day or so, which the time index finds and then filters cheaply.
-    Migration(
-        3,
-        """
-        DROP INDEX activity_source;
-        DROP INDEX activity_account;
-        """,
-        "the activity timeline keeps one index, by time",
-    ),
-)
 
 
-class StoreError(RuntimeError):
-    """The database cannot be used as it is; the message says what and where."""
-
-
-def split_statements(script: str) -> Iterator[str]:
-    """Complete SQL statements of a script, so a migration can run inside one transaction
-    (`executescript` would commit first)."""
-    pending = ""
-    for piece in script.split(";"):
-        pending += piece + ";"
-        if sqlite3.complete_statement(pending):
-            if pending.strip(" \n\t;"):
-                yield pending
-            pending = ""
-    if pending.strip(" \n\t;"):
-        raise ValueError(f"incomplete SQL statement: {pending.strip()[:80]}")
-
-
-def configure(connection: sqlite3.Connection) -> sqlite3.Connection:
+def configure(connection: sqlite3.Connection, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
     connection.row_factory = sqlite3.Row
-    connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    connection.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
     connection.execute("PRAGMA synchronous = NORMAL")
     connection.execute("PRAGMA foreign_keys = ON")
     return connection
@@ -161,6 +78,9 @@ class Database:
         self.wal_size_limit = wal_size_limit
         self._connection: sqlite3.Connection | None = None
         self._owner = 0
+        self._identity: tuple[int, int] | None = None
+        self.health = Health()
+        """Where the loop's writes report a refusal, and clear it when one succeeds again."""
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -176,24 +96,78 @@ class Database:
 
     def open(self) -> None:
         """Open (creating when absent) and check the file before anything writes to it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise NotWritable(f"{self.path.parent} cannot be created ({error.strerror})") from None
         existed = self.path.exists() and self.path.stat().st_size > 0
         if existed:
             self._check_file()
-        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            configure(connection)
-            connection.execute("PRAGMA journal_mode = WAL")
+            connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as error:
+            raise NotWritable(f"{self.path} cannot be opened ({error})") from None
+        try:
+            with translated(self.path):
+                configure(connection)
+                if not existed:  # only an empty file can take it without a full VACUUM
+                    connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
+                connection.execute("PRAGMA journal_mode = WAL")
+                # The loop's commits never stop to copy the WAL into the database: a thread does it.
+                connection.execute("PRAGMA wal_autocheckpoint = 0")
+                self._limit_wal(connection)
+        except StoreUnavailable as error:
+            connection.close()
+            if isinstance(error, DiskFull | DatabaseBusy):
+                raise
+            if isinstance(error, DatabaseCorrupt):
+                raise StoreError(f"{self.path} is not a usable SQLite database: {error.__cause__}") from None
+            raise NotWritable(f"{self.path} cannot be written ({error.__cause__ or error})") from None
         except sqlite3.DatabaseError as error:
             connection.close()
             raise StoreError(f"{self.path} is not a usable SQLite database: {error}") from None
-        # The loop's commits never stop to copy the WAL into the database: a thread does it.
-        connection.execute("PRAGMA wal_autocheckpoint = 0")
-        self._limit_wal(connection)
+        self._identity = _identity(self.path)
         self._connection = connection
         self._owner = threading.get_ident()
         self._checkpoints = threading.Event()
         threading.Thread(target=self._checkpoint_loop, name="enttok-checkpoint", daemon=True).start()
+
+    async def write_patiently(self, write: Callable[[], T]) -> T:
+        """`write()` (a write on the loop's connection), tried again while the lock is held
+        elsewhere, waiting without blocking the loop; `DatabaseBusy` after WRITE_TIMEOUT."""
+        deadline = time.monotonic() + WRITE_TIMEOUT
+        for delay in busy_delays():
+            try:
+                return write()
+            except DatabaseBusy as error:
+                if time.monotonic() + delay > deadline:
+                    self.report_busy(error)
+                    raise
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def report_busy(self, error: DatabaseBusy) -> None:
+        """A write gave up on the lock after WRITE_TIMEOUT: that is a fault, until one succeeds."""
+        self.health.report("store", error.code, f"{error} (held for over {WRITE_TIMEOUT:g}s)")
+
+    def probe_write(self) -> None:
+        """The smallest write that needs the disk (the header page rewritten as it is): it
+        succeeds, and so clears a store fault, only once writing works again."""
+        with self.transaction() as tx:
+            version = tx.execute("PRAGMA user_version").fetchone()[0]
+            tx.execute(f"PRAGMA user_version = {int(version)}")
+
+    def wait_briefly_for_locks(self) -> None:
+        """From now on the loop's connection gives up on a held write lock at once (see the
+        module docstring); until then (migrations, recovery, before serving) it waits."""
+        self.connection.execute(f"PRAGMA busy_timeout = {LOOP_BUSY_TIMEOUT_MS}")
+
+    def check_identity(self) -> None:
+        """Raise DatabaseReplaced when the file at `path` is no longer the one opened: deleted,
+        or another file moved in its place. Writes to the old one would vanish at the next
+        start, so nothing may be acknowledged after this."""
+        if self._identity is not None and _identity(self.path) != self._identity:
+            raise replaced(self.path)
 
     def _checkpoint_loop(self) -> None:
         """Fold the WAL into the database every CHECKPOINT_INTERVAL seconds (PASSIVE: it never
@@ -248,91 +222,95 @@ class Database:
         return connection
 
     def close(self) -> None:
-        if self._connection is not None:
-            self._checkpoints.set()
-            self._connection.execute("PRAGMA optimize")
-            self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            self._connection.close()
-            self._connection = None
+        """Close the loop's connection, folding the WAL into the file first where it can:
+        with a full disk that fails, harmlessly (the WAL is durable and read at the next start)."""
+        if self._connection is None:
+            return
+        self._checkpoints.set()
+        # Nothing else is served now: the checkpoint may wait for the checkpoint thread or a
+        # handler's connection to finish, as it should, rather than give up at once.
+        statements = (
+            f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+            "PRAGMA optimize",
+            "PRAGMA wal_checkpoint(TRUNCATE)",
+        )
+        for statement in statements:
+            try:
+                self._connection.execute(statement)
+            except sqlite3.Error as error:
+                log.warning("at close, %s failed: %s", statement, error)
+                break
+        self._connection.close()
+        self._connection = None
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        yield from _transaction(self.connection)
+        """A write on the loop's connection. It is refused at once after a fatal fault, checks
+        the file is still the one opened before it commits, and keeps `health` up to date."""
+        connection = self.connection
+        if (fatal := self.health.fatal) is not None:
+            raise (DatabaseReplaced if fatal.code == DatabaseReplaced.code else DatabaseCorrupt)(
+                fatal.message
+            )
+        try:
+            with translated(self.path):
+                yield from _transaction(connection, self.check_identity)
+        except StoreUnavailable as error:
+            if not isinstance(error, DatabaseBusy):  # a held lock is reported by whoever gives up
+                self.health.report("store", error.code, str(error), fatal=error.fatal)
+            raise
+        self.health.clear("store")
 
     def migrate(self, owner: str, migrations: Sequence[Migration], table_prefix: str | None = None) -> int:
-        """Apply `owner`'s migrations not yet recorded, each in its own transaction; how many ran.
-
-        With `table_prefix`, a migration that creates a table or index outside it is rolled
-        back and refused, so a plugin cannot touch the host's tables or another plugin's.
-        """
-        connection = self.connection
-        connection.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " owner TEXT NOT NULL, version INTEGER NOT NULL, description TEXT,"
-            " applied_at TEXT NOT NULL, PRIMARY KEY (owner, version))"
-        )
-        applied = {
-            row[0]
-            for row in connection.execute("SELECT version FROM schema_migrations WHERE owner = ?", (owner,))
-        }
-        versions = [migration.version for migration in migrations]
-        if len(set(versions)) != len(versions):
-            raise StoreError(f"{owner} declares a migration version twice: {sorted(versions)}")
-        ran = 0
-        for migration in sorted(migrations, key=lambda m: m.version):
-            if migration.version in applied:
-                continue
-            with self.transaction() as tx:
-                before = _schema_names(tx)
-                _apply(tx, migration.apply)
-                foreign = sorted(
-                    name
-                    for name in _schema_names(tx) - before
-                    if table_prefix and not name.startswith(table_prefix)
-                )
-                if foreign:
-                    raise StoreError(
-                        f"{owner} migration {migration.version} creates {', '.join(foreign)}, "
-                        f"outside its prefix {table_prefix!r}"
-                    )
-                tx.execute(
-                    "INSERT INTO schema_migrations (owner, version, description, applied_at) VALUES (?, ?, ?, ?)",
-                    (owner, migration.version, migration.description, clock.now_iso()),
-                )
-            ran += 1
-            log.info("applied %s migration %d %s", owner, migration.version, migration.description)
-        return ran
+        """Apply `owner`'s migrations not yet recorded, each in its own transaction; how many
+        ran (`enttok.migrations`)."""
+        return migrate(self, owner, migrations, table_prefix)
 
 
-def _transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def _transaction(
+    connection: sqlite3.Connection, before_commit: Callable[[], None] | None = None
+) -> Iterator[sqlite3.Connection]:
     connection.execute("BEGIN IMMEDIATE")
     try:
         yield connection
+        if before_commit is not None:
+            before_commit()
+        connection.execute("COMMIT")
     except BaseException:
-        connection.execute("ROLLBACK")
+        # SQLite has already rolled back after some errors (a full disk, an I/O error);
+        # a failed COMMIT leaves the transaction open. Either way none may be left open.
+        if connection.in_transaction:
+            try:
+                connection.execute("ROLLBACK")
+            except sqlite3.Error as error:
+                log.warning("rollback failed: %s", error)
         raise
-    connection.execute("COMMIT")
 
 
 @contextmanager
 def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """`BEGIN IMMEDIATE` ... `COMMIT` on any connection made by this module (autocommit mode)."""
-    yield from _transaction(connection)
+    """`BEGIN IMMEDIATE` ... `COMMIT` on any connection made by this module (autocommit mode);
+    SQLite's refusals come out as `StoreUnavailable`."""
+    try:
+        yield from _transaction(connection)
+    except sqlite3.Error as error:
+        typed = classify(error, _path_of(connection))
+        if typed is None or typed is error:
+            raise
+        raise typed from error
 
 
-def _apply(connection: sqlite3.Connection, step: str | Callable[[sqlite3.Connection], None]) -> None:
-    if callable(step):
-        step(connection)
-        return
-    for statement in split_statements(step):
-        connection.execute(statement)
+def _path_of(connection: sqlite3.Connection) -> Path:
+    try:
+        return Path(connection.execute("PRAGMA database_list").fetchone()[2])
+    except sqlite3.Error:
+        return Path("the database")
 
 
-def _schema_names(connection: sqlite3.Connection) -> set[str]:
-    return {
-        row[0]
-        for row in connection.execute(
-            "SELECT name FROM sqlite_master WHERE type IN ('table', 'index', 'view', 'trigger')"
-            " AND name NOT LIKE 'sqlite_%'"
-        )
-    }
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The file's device and inode: the same path with another pair is another file."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino

@@ -129,7 +129,16 @@ def test_patch_keeps_a_secret_left_out_and_replaces_a_new_one(host: RunningHost)
         assert first not in answer.text and second not in answer.text
 
 
-def test_delete_removes_the_secret_and_the_cursor(
+def synced_counts(host: RunningHost, account_id: str) -> tuple[int, int]:
+    """The account's rows in demo_items and its demo entries in the timeline."""
+    rows = query(host, "SELECT count(*) FROM demo_items WHERE account_id = ?", account_id)[0][0]
+    entries = query(
+        host, "SELECT count(*) FROM activity_events WHERE source = 'demo' AND account_id = ?", account_id
+    )[0][0]
+    return rows, entries
+
+
+def test_delete_removes_the_secret_cursor_rows_and_timeline(
     host: RunningHost, api: tuple[FakeUpstream, ItemsApi]
 ) -> None:
     upstream, _ = api
@@ -138,11 +147,19 @@ def test_delete_removes_the_secret_and_the_cursor(
     sync(host, "doomed")
     sync(host, "kept")
     assert cursors(host, "doomed") == [(str(ITEMS),)]
+    assert synced_counts(host, "doomed") == (ITEMS, ITEMS)
     before = keyring_values(host)
 
     response = host.request("DELETE", f"{ACCOUNTS}/doomed")
     assert response.status_code == 200, response.text
-    assert response.json() == {"account_id": "doomed", "deleted": True}
+    assert response.json() == {
+        "account_id": "doomed",
+        "deleted": True,
+        "removed": {"sync_state": 1, "activity_events": ITEMS, "demo_items": ITEMS},
+        "canceled_jobs": [],
+    }
+    assert synced_counts(host, "doomed") == (0, 0), "the deleted account's rows or entries stayed"
+    assert synced_counts(host, "kept") == (ITEMS, ITEMS), "deleting one account took another's data"
 
     assert host.get(f"{ACCOUNTS}/doomed").status_code == 404
     assert "doomed" not in [a["account_id"] for a in host.get(ACCOUNTS).json()["accounts"]]
@@ -277,3 +294,22 @@ def test_resync_clears_the_cursor_so_the_next_sync_starts_over(
     )
     assert job["result"] == {"synced": ITEMS}
     assert query(host, "SELECT count(*) FROM demo_items WHERE account_id = 'again'") == [(ITEMS,)]
+
+
+def test_delete_cancels_the_accounts_running_sync_and_no_row_comes_back(
+    host: RunningHost, api: tuple[FakeUpstream, ItemsApi]
+) -> None:
+    upstream, _ = api
+    create(host, "busy", base_url=upstream.url, refresh_token=upstream.new_refresh_token())
+    parked = upstream.hold("/items", after=1)  # one page committed, the second in flight
+    job_id = host.submit("demo.sync", {"account_id": "busy", "page_size": PAGE})
+    assert parked.reached.wait(30), "the sync never asked for its second page"
+
+    response = host.request("DELETE", f"{ACCOUNTS}/busy")
+    assert response.status_code == 200, response.text
+    assert response.json()["canceled_jobs"] == [job_id]
+    assert response.json()["removed"]["demo_items"] == PAGE
+    parked.release()  # the page in flight arrives after the deletion
+    assert host.wait_for_job(job_id)["status"] == "canceled"
+    assert synced_counts(host, "busy") == (0, 0), "a page of the canceled sync landed after the deletion"
+    assert cursors(host, "busy") == []

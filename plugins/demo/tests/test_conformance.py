@@ -5,11 +5,10 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from enttok.testing import FakeUpstream
-from enttok.testing.conformance import ConnectorConformance
+from enttok.testing import ConnectorConformance, FakeUpstream
 from enttok_demo.fake_api import fake_upstream
 
-ITEMS = 45
+ITEMS = 30
 
 
 class TestDemoConformance(ConnectorConformance):

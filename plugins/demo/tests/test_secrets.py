@@ -103,7 +103,8 @@ def test_without_a_keyring_secrets_go_to_the_encrypted_file(
     enttok_host: Callable[..., RunningHost],
 ) -> None:
     key = secrets.token_urlsafe(32)
-    upstream, _ = fake_upstream(count=ITEMS)
+    # access tokens that live a minute are not cached, so each sync spends the refresh token
+    upstream, _ = fake_upstream(count=ITEMS, access_token_ttl=60)
     with upstream:
         host = enttok_host(plugins=["demo"], env={**FAIL_KEYRING, "BACKEND_SECRET_KEY": key})
         canary = upstream.new_refresh_token()

@@ -1,1 +1,1 @@
-"""The HTTP and WebSocket API of CONTRACT.md, one module per group of routes."""
+"""The HTTP and WebSocket API of docs/api.md, one module per group of routes."""

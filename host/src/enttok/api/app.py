@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from enttok.api import errors, jobs, stream, system
@@ -20,6 +20,8 @@ from enttok.plugins import PluginRecord
 def create_app(host: Host) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # A secret store that cannot be opened is logged at start and shown in /status.
+        host.secrets.check()
         await host.start()
         _unmount_failed_plugins(app, host)
         try:
@@ -37,7 +39,12 @@ def create_app(host: Host) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(GuardMiddleware, token=host.config.token, allowed_origins=host.config.allowed_origins)
+            Middleware(
+                GuardMiddleware,
+                token=host.config.token,
+                allowed_origins=host.config.allowed_origins,
+                public_paths=_public_plugin_paths(host),
+            )
         ],
         exception_handlers=errors.HANDLERS,
         lifespan=lifespan,
@@ -46,6 +53,20 @@ def create_app(host: Host) -> Starlette:
     app.state.host = host
     app.state.openapi = None
     return app
+
+
+def _public_plugin_paths(host: Host) -> list[str]:
+    """The plugin routes marked `documented(..., public=True)`: reached without the token (an
+    OAuth callback opened by the system browser), still behind the Host and Origin checks.
+    Only a fixed path can be one: a path with parameters would open a family of URLs."""
+    return [
+        f"/plugins/{record.name}{route.path}"
+        for record in host.plugins.loaded
+        for route in record.routes
+        if isinstance(route, Route)
+        and "{" not in route.path
+        and (getattr(route.endpoint, "__openapi__", None) or {}).get("public")
+    ]
 
 
 def _unmount_failed_plugins(app: Starlette, host: Host) -> None:

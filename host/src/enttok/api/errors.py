@@ -9,9 +9,12 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import Scope
+
+from enttok.api.responses import JSONResponse
+from enttok.queue import QueueFull
+from enttok.store_faults import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,10 @@ _HTTP_CODES = {
 
 
 class ApiError(Exception):
+    """Raised anywhere in a route (the host's or a plugin's: they share the app's handlers) to
+    answer `status` with `{"error": {"code", "message", "details"}}`. `field` names the input
+    at fault when `details` is not given, so a 4xx says which field to fix."""
+
     def __init__(
         self,
         status: int,
@@ -37,8 +44,12 @@ class ApiError(Exception):
         message: str,
         details: Any = None,
         headers: dict[str, str] | None = None,
+        *,
+        field: str | None = None,
     ) -> None:
         super().__init__(message)
+        if details is None and field is not None:
+            details = [{"field": field, "message": message}]
         self.status, self.code, self.message, self.details, self.headers = (
             status,
             code,
@@ -82,7 +93,9 @@ async def http_error(request: Request, error: Exception) -> JSONResponse:
     if error.status_code == 404:
         message = f"No route {request.method} {request.url.path}."
     elif error.status_code == 405:
-        allowed = allowed_methods(request.app.router.routes, request.scope)
+        # From the app's root: inside a Mount the scope's root_path already names the mount.
+        scope = {**request.scope, "root_path": request.scope.get("app_root_path", "")}
+        allowed = allowed_methods(request.app.router.routes, scope)
         headers = {**(headers or {}), "Allow": ", ".join(sorted(allowed))}
         message = f"{request.method} is not allowed here; use {' or '.join(sorted(allowed))}."
     return error_response(error.status_code, code, message, headers=headers)
@@ -104,7 +117,36 @@ def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> set[str]:
 
 async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
     log.exception("unhandled error in %s %s", request.method, request.url.path)
-    return error_response(500, "internal_error", "The host failed to handle this request; see its log.")
+    # The server closes the connection after an unhandled error: say so, or the client
+    # sends its next request on a connection that is about to go away.
+    return error_response(
+        500,
+        "internal_error",
+        "The host failed to handle this request; see its log.",
+        headers={"Connection": "close"},
+    )
 
 
-HANDLERS = {ApiError: api_error, HTTPException: http_error, Exception: unexpected_error}
+async def store_unavailable(request: Request, error: Exception) -> JSONResponse:
+    """The database refused for a reason outside the request (a lock held elsewhere, a full
+    disk, a deleted file): 503 or 507 with its code, and when to try again."""
+    assert isinstance(error, StoreUnavailable)
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+    return error_response(error.status, error.code, str(error), headers=headers)
+
+
+async def queue_full(request: Request, error: Exception) -> JSONResponse:
+    """The queue holds its maximum of waiting jobs: 429 and a second's wait, from `POST /jobs`
+    or a plugin's route alike."""
+    return error_response(
+        429, "queue_full", "The queue is full; try again shortly.", headers={"Retry-After": "1"}
+    )
+
+
+HANDLERS = {
+    ApiError: api_error,
+    QueueFull: queue_full,
+    HTTPException: http_error,
+    StoreUnavailable: store_unavailable,
+    Exception: unexpected_error,
+}

@@ -7,7 +7,6 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from enttok import clock
@@ -15,6 +14,7 @@ from enttok.api import inputs
 from enttok.api.errors import ApiError, invalid
 from enttok.api.models import EventList, Job, JobCreated, JobList, JobListQuery, JobSubmission
 from enttok.api.openapi import documented
+from enttok.api.responses import JSONResponse
 from enttok.host import Host, UnknownJobType
 from enttok.queue import JobAlreadyEnded, JobNotFound, QueueFull
 
@@ -30,7 +30,7 @@ def _host(request: Request) -> Host:
     body=JobSubmission,
     response=JobCreated,
     status=201,
-    errors=(200, 400, 422, 429),
+    errors=(200, 400, 422, 429, 503, 507),
 )
 async def submit_job(request: Request) -> JSONResponse:
     submission = await inputs.body(request, JobSubmission)
@@ -76,10 +76,15 @@ async def job_events(request: Request) -> JSONResponse:
     return JSONResponse({"events": _job_or_404(request, lambda host, job_id: host.queue.events(job_id))})
 
 
-@documented("Cancel a job", response=Job, errors=(404, 409))
+@documented("Cancel a job", response=Job, errors=(404, 409, 503, 507))
 async def cancel_job(request: Request) -> JSONResponse:
+    host = _host(request)
     try:
-        return JSONResponse(_job_or_404(request, lambda host, job_id: host.cancel(job_id)))
+        return JSONResponse(
+            await host.database.write_patiently(
+                lambda: _job_or_404(request, lambda host, job_id: host.cancel(job_id))
+            )
+        )
     except JobAlreadyEnded as ended:
         raise ApiError(409, "job_already_ended", f"The job already ended {ended.status}.") from None
 

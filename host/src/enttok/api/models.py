@@ -112,9 +112,27 @@ class EventList(ApiModel):
     events: list[Event]
 
 
+class HostFault(ApiModel):
+    code: str = Field(
+        description="disk_full, database_busy, database_replaced, ... (the code refused writes answer with)"
+    )
+    message: str
+    fatal: bool = Field(description="True: the host takes no more work; restart it.")
+    since: str
+
+
 class Health(ApiModel):
-    status: Literal["ok"]
+    status: Literal["ok", "degraded", "error"] = Field(
+        description="degraded: a fault the host retries (writes refused, reads work); error (503): "
+        "it cannot go on and takes no more work."
+    )
     version: str
+    fault: HostFault | None = None
+
+
+class HostHealth(ApiModel):
+    status: Literal["ok", "degraded", "error"]
+    fault: HostFault | None
 
 
 class Workers(ApiModel):
@@ -126,6 +144,9 @@ class ScheduledJob(ApiModel):
     id: str
     job_type: str
     enabled: bool
+    interval: float | None = Field(
+        description="Seconds between runs, as the settings have it; null for a cron."
+    )
     next_run_at: str | None
 
 
@@ -139,13 +160,26 @@ class PluginStates(ApiModel):
     failed: list[str]
 
 
+class SecretStoreError(ApiModel):
+    code: Literal["secrets_unavailable"]
+    message: str
+
+
+class SecretStoreStatus(ApiModel):
+    store: str | None = Field(description="keyring, encrypted-file or none; null until first used.")
+    ok: bool = Field(description="False when saved secrets cannot be read (BACKEND_SECRET_KEY).")
+    error: SecretStoreError | None
+
+
 class Status(ApiModel):
+    health: HostHealth
     uptime_sec: float
     queue_depth: int
     workers: Workers
     scheduler: SchedulerStatus
     plugins: PluginStates
     event_subscribers: int
+    secrets: SecretStoreStatus
 
 
 class JobTypeInfo(ApiModel):

@@ -27,7 +27,9 @@ def documented(
     public: bool = False,
 ) -> Callable[[F], F]:
     """Describe an endpoint for `/openapi.json`; plugins may use it on their own routes.
-    `public` marks the one kind of route that needs no token (the host's `/health`)."""
+    `public` marks a route that needs no token: the host's `/health`, or a plugin's route
+    with a fixed path that the system browser reaches (an OAuth callback), for GET only.
+    The Host and Origin checks still apply (see `api/app.py` and `api/security.py`)."""
 
     def mark(endpoint: F) -> F:
         endpoint.__openapi__ = {  # type: ignore[attr-defined]
@@ -117,7 +119,7 @@ def _operation(path: str, endpoint: Any, schemas: dict[str, Any]) -> dict[str, A
     else:
         errors.add(401)
     if body:
-        errors |= {400, 413, 422}  # what reading any JSON body can answer (api/inputs.py)
+        errors |= {400, 413, 415, 422}  # what reading any JSON body can answer (api/inputs.py)
     for code in sorted(errors):
         operation["responses"][str(code)] = {"description": "Error", "content": error_content}
     return operation

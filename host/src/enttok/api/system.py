@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from enttok import __version__, clock
@@ -21,6 +20,7 @@ from enttok.api.models import (
     Status,
 )
 from enttok.api.openapi import documented
+from enttok.api.responses import JSONResponse
 from enttok.host import Host
 from enttok.settings import SettingsError
 
@@ -29,9 +29,19 @@ def _host(request: Request) -> Host:
     return request.app.state.host
 
 
-@documented("Liveness; the only route that needs no token", response=Health, public=True)
+@documented(
+    "Liveness and health (503, same body, when the host cannot go on); the only route that needs no token",
+    response=Health,
+    public=True,
+)
 async def health(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "ok", "version": __version__})
+    """`ok`, `degraded` (a fault named in `fault` that the host retries: 200, reads work) or
+    `error` (503: it cannot go on, say a deleted database, and takes no more work)."""
+    view = _host(request).health.view()
+    return JSONResponse(
+        {"status": view["status"], "version": __version__, "fault": view["fault"]},
+        status_code=503 if view["status"] == "error" else 200,
+    )
 
 
 @documented("Queue, workers, scheduler and plugins at a glance", response=Status)
@@ -56,13 +66,14 @@ async def get_settings(request: Request) -> JSONResponse:
     "Validate and save settings; nothing is saved if any field is invalid",
     body=SettingsChange,
     response=SettingsView,
-    errors=(400, 422),
+    errors=(400, 422, 503, 507),
 )
 async def post_settings(request: Request) -> JSONResponse:
     change = await inputs.body(request, SettingsChange)
     host = _host(request)
+    changes = change.model_dump(exclude_none=True)
     try:
-        host.update_settings(change.model_dump(exclude_none=True))
+        await host.database.write_patiently(lambda: host.update_settings(changes))
     except SettingsError as error:
         problems = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in error.errors]
         raise ApiError(422, "invalid_input", f"Invalid settings: {error}.", problems) from None

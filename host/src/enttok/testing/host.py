@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
@@ -26,6 +27,10 @@ TOKEN_HEADER = "X-Backend-Token"
 
 class HostFailedToStart(RuntimeError):
     pass
+
+
+class HostExited(RuntimeError):
+    """The host process ended while a test was waiting on it (a crash, or a kill it asked for)."""
 
 
 class EventStream:
@@ -44,10 +49,13 @@ class EventStream:
         """The first event matching `predicate`; TimeoutError if none comes in `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
-            event = self.next(remaining)
+            try:
+                event = self.next(remaining)
+            except TimeoutError:
+                break
             if predicate(event):
                 return event
-        raise TimeoutError(f"no matching event in {timeout}s; received {self.received[-5:]}")
+        raise TimeoutError(f"no matching event in {timeout:g}s; the last received: {self.received[-5:]}")
 
 
 class RunningHost:
@@ -137,16 +145,40 @@ class RunningHost:
     def wait_for_job(
         self, job_id: str, statuses: frozenset[str] = TERMINAL, timeout: float = 30.0
     ) -> dict[str, Any]:
-        """Wait on the event stream until the job reaches one of `statuses`; the job record."""
-        with self.events() as stream:
-            job = self.job(job_id)  # read after subscribing, so no change falls in between
-            if job["status"] not in statuses:
-                stream.wait_for(
-                    lambda e: e["type"] == "job.status" and e["job_id"] == job_id and e["status"] in statuses,
-                    timeout,
-                )
-                job = self.job(job_id)
-        return job
+        """Wait on the event stream until the job reaches one of `statuses`; the job record.
+
+        It fails within `timeout` seconds: TimeoutError naming the job and where it got to
+        (status, attempt, progress, message) when it does not get there, HostExited when the
+        host dies meanwhile."""
+        last: dict[str, Any] = {"status": "unknown"}
+        try:
+            with self.events() as stream:
+                last = self.job(job_id)  # read after subscribing, so no change falls in between
+                if last["status"] in statuses:
+                    return last
+                with contextlib.suppress(TimeoutError):
+                    stream.wait_for(
+                        lambda e: (
+                            e["type"] == "job.status" and e["job_id"] == job_id and e["status"] in statuses
+                        ),
+                        timeout,
+                    )
+                last = self.job(job_id)
+        except (ConnectionClosed, httpx.TransportError, OSError) as error:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(5)  # a killed host closes its sockets a moment before it exits
+            if self.process.poll() is None:
+                raise
+            raise HostExited(
+                f"the host exited with code {self.process.returncode} while waiting for job {job_id}"
+                f" (its last status: {last['status']}); stderr: {self.stderr_tail(5)}"
+            ) from error
+        if last["status"] not in statuses:
+            wanted = "/".join(sorted(statuses))
+            raise TimeoutError(
+                f"job {job_id} did not become {wanted} within {timeout:g}s: {describe_job(last)}"
+            )
+        return last
 
     def run(
         self, job_type: str, payload: Mapping[str, Any] | None = None, timeout: float = 30.0
@@ -179,6 +211,20 @@ class RunningHost:
         self.client.close()
         if self.process.stdin:
             self.process.stdin.close()
+
+
+def describe_job(job: Mapping[str, Any]) -> str:
+    """Where a job got to, in one line, for a failure message."""
+    parts = [f"its last status is {job.get('status')}"]
+    if job.get("attempt") is not None:
+        parts.append(f"attempt {job['attempt']} of {job.get('max_attempts')}")
+    if job.get("progress") is not None:
+        parts.append(f"progress {job['progress']:.0%}")
+    if job.get("message"):
+        parts.append(f"message {job['message']!r}")
+    if job.get("error"):
+        parts.append(f"error {job['error']}")
+    return ", ".join(parts)
 
 
 def start_host(

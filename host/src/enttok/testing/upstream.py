@@ -5,11 +5,16 @@ serves them with uvicorn in a thread, so the connector's real HTTP client goes o
 socket, and adds what every upstream has: OAuth refresh-token rotation, bearer checks, and
 faults injected on demand (5xx, 429 with `Retry-After`, dropped connections, slow and
 malformed responses, a request held until the test lets it go).
+
+An upstream whose sign-in or headers differ from the built-in OAuth (a client-credentials
+grant, an API key, its own token endpoint) is served whole: `FakeUpstream(app=your_asgi_app)`
+keeps the faults and the request log and adds nothing else.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import socket
@@ -51,18 +56,41 @@ class Recorded:
     fault: str | None = None
     """The fault injected into this request: the name of the method that asked for it
     (`"fail"`, `"rate_limit"`, `"drop_connection"`, `"malformed"`, `"slow"`), else None."""
+    arrived: float = 0.0
+    """When the request reached the fake; `at` is when it was answered, later for a held one."""
 
 
 @dataclass
 class Hold:
-    """A request parked by `FakeUpstream.hold` until `release()`."""
+    """A request parked by `FakeUpstream.hold` until `release()` (or `FakeUpstream.stop()`,
+    so a test that fails while a request is parked does not leave the server waiting)."""
 
     path: str | None
     reached: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
+    _waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(
+        default_factory=list, init=False, repr=False
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def release(self) -> None:
-        self.released.set()
+        """Let the parked request (and any that arrives for this hold later) through."""
+        with self._lock:
+            self.released.set()
+            waiters, self._waiters = self._waiters, []
+        for loop, event in waiters:
+            with contextlib.suppress(RuntimeError):  # the server's loop has already closed
+                loop.call_soon_threadsafe(event.set)
+
+    async def _wait(self) -> None:
+        """Park on the server's loop, not in a thread: a thread blocked on an event nobody
+        sets would keep the interpreter from exiting after the tests."""
+        event = asyncio.Event()
+        with self._lock:
+            if self.released.is_set():
+                return
+            self._waiters.append((asyncio.get_running_loop(), event))
+        await event.wait()
 
 
 @dataclass
@@ -88,20 +116,41 @@ class _Server(uvicorn.Server):
 
 
 class FakeUpstream:
-    """Serve `routes` on 127.0.0.1; use as a context manager or call start()/stop()."""
+    """Serve `routes` on 127.0.0.1; use as a context manager or call start()/stop().
 
-    def __init__(self, routes: Sequence[BaseRoute], *, access_token_ttl: float = 3600.0) -> None:
+    `routes` are Starlette routes served beside the built-in OAuth token endpoint
+    (`POST /oauth/token`; `oauth=False` leaves it out). `app` instead serves a whole ASGI app
+    of your own (its own sign-in, headers and errors) with nothing added but the faults and
+    the request log; give one or the other. A route finds this object as
+    `request.app.state.upstream` (for an `app` with a `state`, as Starlette's has).
+    """
+
+    def __init__(
+        self,
+        routes: Sequence[BaseRoute] = (),
+        *,
+        app: ASGIApp | None = None,
+        oauth: bool = True,
+        access_token_ttl: float = 3600.0,
+    ) -> None:
+        if app is not None and routes:
+            raise ValueError("FakeUpstream serves routes or an app, not both")
         self.clock = Clock()
         self.access_token_ttl = access_token_ttl
         self.requests: list[Recorded] = []
         self.issued: list[str] = []
-        """Every token this upstream handed out, for leak checks."""
+        """Every token this upstream handed out, for leak checks (a wrapped app may append its own)."""
         self._access: dict[str, float] = {}
         self._refresh: set[str] = set()
         self._faults: list[_Fault] = []
+        self._holds: list[Hold] = []
         self._lock = threading.Lock()
-        app = Starlette(routes=[Route("/oauth/token", self._token, methods=["POST"]), *routes])
-        app.state.upstream = self
+        if app is None:
+            token_endpoint = [Route("/oauth/token", self._token, methods=["POST"])] if oauth else []
+            app = Starlette(routes=[*token_endpoint, *routes])
+        state = getattr(app, "state", None)
+        if state is not None:
+            state.upstream = self
         self.app: ASGIApp = _FaultMiddleware(app, self)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -114,7 +163,9 @@ class FakeUpstream:
         listener.bind(("127.0.0.1", 0))
         self.port = listener.getsockname()[1]
         self._server = _Server(
-            uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
+            uvicorn.Config(
+                self.app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=5
+            )
         )
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [listener]}, daemon=True)
         self._thread.start()
@@ -123,8 +174,9 @@ class FakeUpstream:
         return self
 
     def stop(self) -> None:
+        """Release every held request, then stop serving."""
         with self._lock:
-            holds = [f.hold for f in self._faults if f.hold]
+            holds = list(self._holds)
         for hold in holds:
             hold.release()
         if self._server is not None and self._thread is not None:
@@ -157,6 +209,16 @@ class FakeUpstream:
         """Every access token handed out so far stops working (as if its hour had passed)."""
         with self._lock:
             self._access.clear()
+
+    def revoke(self, refresh_token: str | None = None) -> None:
+        """Revoke one refresh token, or every one handed out so far (the user withdrew the
+        app's access): the token endpoint refuses it with `400 invalid_grant`. Access tokens
+        already issued work on until `expire_access_tokens()`, as with most providers."""
+        with self._lock:
+            if refresh_token is None:
+                self._refresh.clear()
+            else:
+                self._refresh.discard(refresh_token)
 
     def authorized(self, request: Request) -> bool:
         header = request.headers.get("authorization", "")
@@ -212,6 +274,8 @@ class FakeUpstream:
         """Let `after` requests (to `path`) through, then park the next one until `release()`;
         `reached` is set when it arrives."""
         hold = Hold(path)
+        with self._lock:
+            self._holds.append(hold)
         self._add(_Fault("hold", 1, path, hold=hold, skip=after))
         return hold
 
@@ -232,10 +296,11 @@ class FakeUpstream:
                     return fault
         return None
 
-    def _record(self, scope: Scope, status: int, fault: str | None = None) -> None:
+    def _record(self, scope: Scope, status: int, fault: str | None, arrived: float) -> None:
         query = dict(parse_qsl(scope.get("query_string", b"").decode()))
+        recorded = Recorded(scope["method"], scope["path"], status, time.time(), query, fault, arrived)
         with self._lock:
-            self.requests.append(Recorded(scope["method"], scope["path"], status, time.time(), query, fault))
+            self.requests.append(recorded)
 
 
 class _FaultMiddleware:
@@ -247,21 +312,20 @@ class _FaultMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
-        fault = self.upstream._take(path)
+        arrived = time.time()
+        fault = self.upstream._take(scope["path"])
         if fault is not None and fault.kind == "hold" and fault.hold is not None:
             fault.hold.reached.set()
-            await asyncio.to_thread(fault.hold.released.wait)
+            await fault.hold._wait()
             fault = None
         if fault is None or fault.kind == "slow":
             if fault is not None:
                 await asyncio.sleep(fault.seconds)
-            await self.app(
-                scope, receive, _recording(send, self.upstream, scope, fault.kind if fault else None)
-            )
+            kind = fault.kind if fault else None
+            await self.app(scope, receive, _recording(send, self.upstream, scope, kind, arrived))
             return
         answers_status = fault.kind in ("fail", "rate_limit")
-        self.upstream._record(scope, fault.status if answers_status else 200, fault.kind)
+        self.upstream._record(scope, fault.status if answers_status else 200, fault.kind, arrived)
         if answers_status:
             headers = {"retry-after": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
             await JSONResponse({"error": "injected"}, fault.status, headers=headers)(scope, receive, send)
@@ -282,10 +346,10 @@ class _FaultMiddleware:
             raise ConnectionResetError("injected connection drop")
 
 
-def _recording(send: Send, upstream: FakeUpstream, scope: Scope, fault: str | None = None) -> Send:
+def _recording(send: Send, upstream: FakeUpstream, scope: Scope, fault: str | None, arrived: float) -> Send:
     async def wrapped(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
-            upstream._record(scope, message["status"], fault)
+            upstream._record(scope, message["status"], fault, arrived)
         await send(message)
 
     return wrapped

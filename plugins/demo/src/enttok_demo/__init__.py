@@ -5,21 +5,27 @@ checks, and an example of the plugin API.
 - `demo.sleep` `{"seconds": float, "steps": int}`: sleeps in `steps` steps, reporting
   progress after each, and stops at once when canceled.
 - `demo.fail` `{"message": str, "retryable": bool}`: raises, retryable or not.
+- `demo.accounts` `{}`: the plugin's accounts as a handler sees them (`ctx.accounts()`):
+  ids and statuses, and whether each has its secret, never the secret.
 - `demo.sync` `{"account_id": str}`: the reference connector (see `sync.py`): pages through
   the demo API (faked in `fake_api.py`) for an account, into `demo_items` and the timeline.
+  Without an `account_id` it submits one `demo.sync` per account, which is what its
+  schedule does every `ENTTOK_DEMO_SYNC_INTERVAL` seconds (default 1800).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from enttok import JobContext, JobType, Migration, PermanentError, RetryableError, hookimpl
-from enttok.accounts import Account
+from enttok import Account, JobContext, JobType, Migration, PermanentError, RetryableError, Schedule, hookimpl
 from enttok.plugin_host import PluginHost
 
 PLUGIN_API_VERSION = 1
+SYNC_INTERVAL = float(os.environ.get("ENTTOK_DEMO_SYNC_INTERVAL") or 1800)
+"""Seconds between scheduled syncs of every account (the environment sets it for tests)."""
 
 
 class DemoAccount(BaseModel):
@@ -32,7 +38,11 @@ class DemoAccount(BaseModel):
 class SyncPayload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    account_id: str = Field(min_length=1, description="The demo account to sync.")
+    account_id: str | None = Field(
+        None,
+        min_length=1,
+        description="The demo account to sync; none for every account, each in a job of its own.",
+    )
     page_size: int = Field(100, ge=1, le=100, description="Items per request.")
 
 
@@ -62,6 +72,17 @@ async def sleep(ctx: JobContext, payload: SleepPayload) -> dict[str, float]:
     return {"slept": payload.seconds}
 
 
+async def accounts(ctx: JobContext, payload: BaseModel) -> list[dict[str, Any]]:
+    return [
+        {
+            "account_id": account.id,
+            "status": account.status,
+            "has_refresh_token": bool(account.secret("refresh_token")),
+        }
+        for account in ctx.accounts()
+    ]
+
+
 async def fail(ctx: JobContext, payload: FailPayload) -> None:
     if payload.retryable:
         raise RetryableError(payload.message, code="demo_retryable")
@@ -85,16 +106,23 @@ def enttok_job_types() -> list[JobType]:
             max_attempts=5,
         ),
         JobType("demo.fail", fail, FailPayload, description="Raises, retryable or not.", max_attempts=3),
+        JobType("demo.accounts", accounts, description="Lists the plugin's accounts, without secrets."),
         JobType(
             "demo.sync",
             "enttok_demo.sync:sync",  # imported on the first sync, like a heavy SDK would be
             SyncPayload,
-            description="Sync the demo API's items for an account.",
+            description="Sync the demo API's items for an account (or for every account).",
             max_attempts=5,
             timeout=300,
             concurrency=2,
         ),
     ]
+
+
+@hookimpl
+def enttok_schedules() -> list[Schedule]:
+    # No account in the payload: each run fans out to every account the plugin has then.
+    return [Schedule("sync", "demo.sync", {}, interval=SYNC_INTERVAL)]
 
 
 @hookimpl
@@ -104,13 +132,14 @@ def enttok_account_model() -> type[BaseModel]:
 
 @hookimpl
 async def enttok_check_account(host: PluginHost, account: Account) -> dict[str, Any]:
-    """Signing in is the test: a refresh that the demo API accepts (and rotates)."""
+    """Signing in is the test: a refresh that the demo API accepts (and rotates), forced so
+    that a cached access token does not stand in for it."""
     import httpx
 
     from enttok.oauth import refresh_access_token
 
     async with httpx.AsyncClient(base_url=account.settings.base_url, timeout=10, trust_env=False) as http:
-        await refresh_access_token(http, account)
+        await refresh_access_token(http, account, force=True)
     return {"signed_in": True}
 
 

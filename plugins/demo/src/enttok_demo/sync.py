@@ -1,7 +1,9 @@
 """`demo.sync`: the reference connector job. It shows each part of the connector kit:
 
+- every account on one schedule (`ctx.fan_out_accounts`), each synced by a job of its own;
 - the account (`ctx.account`), whose refresh token is a secret the keyring holds;
-- OAuth refresh with token rotation (`enttok.oauth`), the new refresh token saved first;
+- OAuth refresh with token rotation (`enttok.oauth`), the new refresh token saved first and
+  the access token reused until it expires (forced anew when the API refuses it);
 - the host's HTTP client (`ctx.http`), sharing one rate-limit budget per account;
 - a cursor committed with the rows and timeline entries it covers (`ctx.sync`);
 - the failure kinds: AuthFailed for refused credentials, RetryableError for bad pages.
@@ -10,14 +12,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from enttok import AuthFailed, JobContext, RetryableError
+from enttok import Activity, AuthFailed, JobContext, RetryableError
 from enttok.oauth import refresh_access_token
-from enttok.sync import Activity
 from enttok_demo import SyncPayload
 
 
-async def sync(ctx: JobContext, payload: SyncPayload) -> dict[str, int]:
+async def sync(ctx: JobContext, payload: SyncPayload) -> dict[str, Any]:
+    if payload.account_id is None:
+        return {"submitted": await ctx.fan_out_accounts(payload)}
     account = ctx.account(payload.account_id)
     synced = 0
     async with ctx.http("demo", account.id, base_url=account.settings.base_url) as http:
@@ -33,7 +37,8 @@ async def sync(ctx: JobContext, payload: SyncPayload) -> dict[str, int]:
                     headers={"Authorization": f"Bearer {access_token}"},
                 )
                 if response.status_code == 401 and not refreshed_for_this_page:
-                    access_token, refreshed_for_this_page = await refresh_access_token(http, account), True
+                    access_token = await refresh_access_token(http, account, force=True)
+                    refreshed_for_this_page = True
                     continue  # the same page again, with a fresh token
                 if response.status_code == 401:
                     raise AuthFailed("the demo API refused a fresh access token", account_id=account.id)

@@ -1,0 +1,29 @@
+"""Defect: the cursor committed before its rows, in a `ctx.sync` block of its own; a crash
+between the two blocks loses that page's rows for good."""
+
+from __future__ import annotations
+
+from broken_connectors import reference
+from enttok import JobContext
+
+
+async def sync(ctx: JobContext, payload: reference.SyncPayload) -> dict[str, int]:
+    account = ctx.account(payload.account_id)
+    synced = 0
+    async with reference.client(ctx, account) as http:
+        session = await reference.sign_in(http, account)
+        while True:
+            ctx.check_cancelled()
+            async with ctx.sync(account.id) as page:
+                items, more = await session.page(page.cursor, payload.page_size)
+                if items:
+                    page.advance(str(items[-1]["seq"]))
+            async with ctx.sync(account.id) as page:
+                reference.store_rows(page, ctx.plugin, account, items)
+                page.activity(*(reference.entry(account, item) for item in items))
+            synced += len(items)
+            if not more:
+                return {"synced": synced}
+
+
+enttok_job_types, enttok_account_model, enttok_migrations = reference.hooks("cursor_first", sync)

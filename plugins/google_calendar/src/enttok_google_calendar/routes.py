@@ -1,0 +1,297 @@
+"""The plugin's routes under `/plugins/google_calendar/`: the sign-in, the calendars and the
+events, read from the local tables.
+
+Only `oauth/callback` is reached without the host's token (`documented(..., public=True)`):
+the system browser brings it there. It answers nothing but a fixed page, and acts only for a
+`state` this host handed out in the last ten minutes and never saw back before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, time
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from enttok.api.openapi import documented
+from enttok.plugin_host import plugin_host
+from enttok_google_calendar import GoogleCalendarSettings, client_credentials
+from enttok_google_calendar.events import iso_utc
+from enttok_google_calendar.signin import (
+    RevokeFailed,
+    SignInFailed,
+    SignIns,
+    authorization_url,
+    exchange_code,
+    revoke,
+)
+
+PLUGIN = "google_calendar"
+CALLBACK = f"/plugins/{PLUGIN}/oauth/callback"
+sign_ins = SignIns()
+
+
+def _error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+    details = [{"field": field, "message": message}] if field else None
+    return JSONResponse({"error": {"code": code, "message": message, "details": details}}, status_code=status)
+
+
+def _settings(request: Request) -> GoogleCalendarSettings:
+    return plugin_host(request, PLUGIN).settings  # type: ignore[return-value]
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _parsed(model: type[Model], value: bytes | dict[str, str]) -> Model | JSONResponse:
+    """The validated body or query, else a 422 naming the first bad field."""
+    try:
+        if isinstance(value, bytes):
+            return model.model_validate_json(value or b"{}")
+        return model.model_validate(value)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        field = str(first["loc"][0]) if first["loc"] else "body"  # not the union member tried last
+        return _error(422, "invalid_request", f"{field}: {first['msg']}", field)
+
+
+class StartBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    login_hint: str | None = Field(None, max_length=320, description="The e-mail to sign in as, if known.")
+
+
+class StartAnswer(BaseModel):
+    authorization_url: str
+    state: str
+    expires_in: int
+
+
+@documented(
+    "Start a Google sign-in: the URL to open in the system browser",
+    body=StartBody,
+    response=StartAnswer,
+    errors=(409,),
+)
+async def oauth_start(request: Request) -> Response:
+    body = _parsed(StartBody, await request.body())
+    if isinstance(body, JSONResponse):
+        return body
+    settings = _settings(request)
+    client = client_credentials(settings)
+    if client is None:
+        return _error(
+            409,
+            "client_not_configured",
+            "No OAuth client: set plugins.google_calendar.client_id (or GOOGLE_CLIENT_ID) and GOOGLE_CLIENT_SECRET.",
+        )
+    port = request.url.port or request.scope["server"][1]
+    sign_in = sign_ins.start(f"http://127.0.0.1:{port}{CALLBACK}")
+    url = authorization_url(settings, client[0], sign_in, body.login_hint)
+    return JSONResponse({"authorization_url": url, "state": sign_in.state, "expires_in": 600})
+
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>enttok</title></head>
+<body style="font-family: sans-serif; margin: 3em"><h1>{title}</h1><p>{text}</p></body></html>"""
+
+
+def _page(status: int, title: str, text: str) -> HTMLResponse:
+    headers = {
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+        "Cache-Control": "no-store",
+    }
+    return HTMLResponse(PAGE.format(title=title, text=text), status_code=status, headers=headers)
+
+
+@documented(
+    "Google's redirect after a sign-in (reached by the browser, without the token)",
+    public=True,
+    errors=(400,),
+)
+async def oauth_callback(request: Request) -> Response:
+    sign_in = sign_ins.spend(request.query_params.get("state", ""))
+    if sign_in is None:
+        return _page(
+            400,
+            "This sign-in link is not valid",
+            "It has expired or was already used. Start again in enttok.",
+        )
+    code, error = request.query_params.get("code"), request.query_params.get("error")
+    host = plugin_host(request, PLUGIN)
+    settings = _settings(request)
+    client = client_credentials(settings)
+    try:
+        if error or not code or client is None:
+            raise SignInFailed(
+                "access was denied" if error == "access_denied" else "Google sent no authorization code"
+            )
+        email, refresh_token = await exchange_code(settings, client, sign_in, code)
+        await asyncio.to_thread(host.save_account, email, {"email": email, "refresh_token": refresh_token})
+    except SignInFailed as failure:
+        sign_in.outcome = {"status": "failed", "error": str(failure)}
+        host.logger.warning("Google sign-in failed: %s", failure)
+        return _page(400, "Sign-in failed", f"{failure}. You can close this tab and try again in enttok.")
+    except Exception as failure:  # the account store refused: say so, without the values it held
+        sign_in.outcome = {"status": "failed", "error": "the account could not be saved"}
+        host.logger.warning("Google sign-in: saving the account failed (%s)", type(failure).__name__)
+        return _page(500, "Sign-in failed", "The account could not be saved. Try again in enttok.")
+    sign_in.outcome = {"status": "succeeded", "account_id": email}
+    host.emit("signed_in", f"signed in to Google as {email}", account_id=email)
+    return _page(200, "Signed in to Google Calendar", "You can close this tab and go back to enttok.")
+
+
+@documented(
+    "The outcome of a sign-in: pending, succeeded (with the account), failed or expired", errors=(404,)
+)
+async def oauth_status(request: Request) -> Response:
+    outcome = sign_ins.outcome(request.path_params["state"])
+    if outcome is None:
+        return _error(404, "not_found", "No sign-in has this state.")
+    if outcome["status"] == "exchanging":
+        outcome = {"status": "pending"}
+    return JSONResponse(outcome)
+
+
+@documented("Sign out: revoke the account's grant at Google and forget its refresh token", errors=(404, 502))
+async def disconnect(request: Request) -> Response:
+    host = plugin_host(request, PLUGIN)
+    account_id = request.path_params["account_id"]
+    try:
+        account = await asyncio.to_thread(host.account, account_id)
+    except LookupError:
+        return _error(404, "account_not_found", f"{PLUGIN} has no account {account_id!r}.")
+    token = account.secret("refresh_token")
+    if token:
+        try:
+            await revoke(_settings(request), token)
+        except RevokeFailed as failure:
+            return _error(502, "revoke_failed", f"{failure}.")
+    await asyncio.to_thread(host.save_account, account_id, {"refresh_token": None}, status="needs_reauth")
+    return JSONResponse({"account_id": account_id, "revoked": bool(token)})
+
+
+CALENDAR_COLUMNS = (
+    "account_id, calendar_id, summary, description, time_zone, is_primary, access_role, color, selected"
+)
+
+
+def _query(request: Request, sql: str, parameters: tuple[Any, ...]) -> list[dict[str, Any]]:
+    connection = plugin_host(request, PLUGIN).connect()
+    try:
+        cursor = connection.execute(sql, parameters)
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        connection.close()
+
+
+def _calendar_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "is_primary": bool(row["is_primary"]), "selected": bool(row["selected"])}
+
+
+@documented("The calendars of every account (or of `account_id`), and whether each is synced")
+async def list_calendars(request: Request) -> Response:
+    account_id = request.query_params.get("account_id")
+    where, parameters = ("WHERE account_id = ?", (account_id,)) if account_id else ("", ())
+    rows = await asyncio.to_thread(
+        _query,
+        request,
+        f"SELECT {CALENDAR_COLUMNS} FROM google_calendar_calendars {where} ORDER BY account_id, is_primary DESC, summary",
+        parameters,
+    )
+    return JSONResponse({"calendars": [_calendar_view(row) for row in rows]})
+
+
+class SelectBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    account_id: str = Field(min_length=1)
+    calendar_id: str = Field(min_length=1)
+    selected: bool
+
+
+@documented("Choose whether a calendar is synced", body=SelectBody, errors=(404,))
+async def select_calendar(request: Request) -> Response:
+    body = _parsed(SelectBody, await request.body())
+    if isinstance(body, JSONResponse):
+        return body
+
+    def update() -> list[dict[str, Any]]:
+        connection = plugin_host(request, PLUGIN).connect()
+        try:
+            connection.execute(
+                "UPDATE google_calendar_calendars SET selected = ? WHERE account_id = ? AND calendar_id = ?",
+                (int(body.selected), body.account_id, body.calendar_id),
+            )
+            connection.commit()
+        finally:
+            connection.close()
+        return _query(
+            request,
+            f"SELECT {CALENDAR_COLUMNS} FROM google_calendar_calendars WHERE account_id = ? AND calendar_id = ?",
+            (body.account_id, body.calendar_id),
+        )
+
+    rows = await asyncio.to_thread(update)
+    if not rows:
+        return _error(404, "calendar_not_found", "No such calendar for that account.", "calendar_id")
+    return JSONResponse(_calendar_view(rows[0]))
+
+
+class EventsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: date | datetime = Field(description="From this day (00:00 UTC) or moment.")
+    end: date | datetime = Field(description="Up to this day (exclusive) or moment.")
+    account_id: str | None = None
+    calendar_id: str | None = None
+
+
+def _moment(value: date | datetime) -> str:
+    """A day as its 00:00 UTC, a moment without an offset as UTC."""
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time())
+    return iso_utc(value if value.tzinfo else value.replace(tzinfo=UTC))
+
+
+@documented("Events overlapping a date range, from the local tables", query=EventsQuery, errors=(422,))
+async def list_events(request: Request) -> Response:
+    query = _parsed(EventsQuery, dict(request.query_params))
+    if isinstance(query, JSONResponse):
+        return query
+    bounds: dict[str, str] = {}
+    for field in ("start", "end"):
+        try:
+            bounds[field] = _moment(getattr(query, field))
+        except OverflowError:  # a moment near year 1 or 9999 that UTC cannot hold
+            return _error(422, "invalid_request", f"{field}: out of range", field)
+    start, end = bounds["start"], bounds["end"]
+    if end <= start:
+        return _error(422, "invalid_request", "end: must be after start", "end")
+    # Only calendars still synced: one switched off keeps its rows (and its sync token) for
+    # when it is switched on again, but no longer shows.
+    sql = (
+        "SELECT e.* FROM google_calendar_events e JOIN google_calendar_calendars c"
+        " ON c.account_id = e.account_id AND c.calendar_id = e.calendar_id"
+        " WHERE c.selected = 1 AND e.starts_at < ? AND e.ends_at > ?"
+    )
+    parameters: tuple[Any, ...] = (end, start)
+    for column in ("account_id", "calendar_id"):
+        if getattr(query, column):
+            sql += f" AND e.{column} = ?"
+            parameters += (getattr(query, column),)
+    rows = await asyncio.to_thread(_query, request, sql + " ORDER BY e.starts_at, e.event_id", parameters)
+    events = [{**row, "all_day": bool(row["all_day"]), "attended": bool(row["attended"])} for row in rows]
+    return JSONResponse({"events": events})
+
+
+routes = [
+    Route("/oauth/start", oauth_start, methods=["POST"]),
+    Route("/oauth/callback", oauth_callback, methods=["GET"]),
+    Route("/oauth/status/{state}", oauth_status, methods=["GET"]),
+    Route("/accounts/{account_id}/disconnect", disconnect, methods=["POST"]),
+    Route("/calendars", list_calendars, methods=["GET"]),
+    Route("/calendars/selected", select_calendar, methods=["POST"]),
+    Route("/events", list_events, methods=["GET"]),
+]

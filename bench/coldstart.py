@@ -57,6 +57,9 @@ TARGET_START_RATIO = 1.5
 """Issue 9: /health at 1.5x the bare app, every first-party plugin installed (below the pydantic floor)."""
 TARGET_RSS_RATIO = 1.4
 TARGET_FIRST_JOB_RATIO = 1.5
+TARGET_PLUGINS_RATIO = 1.1
+"""Issues 10, 11: every first-party plugin installed costs at most 1.1x the host with only the demo."""
+DEMO_ONLY = "enttok, demo only"
 FIRST_JOB = json.dumps({"type": "demo.noop", "payload": {}}).encode()
 
 
@@ -101,6 +104,8 @@ def start_once(kind: str, base_env: dict[str, str], data_dir: Path) -> Sample:
     port = free_port()
     if kind == "enttok":
         args, env = host_command(), host_env(base_env, data_dir, port)
+    elif kind == DEMO_ONLY:  # the other plugins stay installed, but none of them is imported
+        args, env = host_command(), {**host_env(base_env, data_dir, port), "ENTTOK_PLUGINS_ALLOW": "demo"}
     else:
         args, env = [PYTHON, str(BENCH_DIR / "bare_app.py"), "--port", str(port)], base_env
         if kind == "bare+pydantic":
@@ -124,7 +129,7 @@ def start_once(kind: str, base_env: dict[str, str], data_dir: Path) -> Sample:
 def measure(runs: int, bytecode_cache: bool = True) -> dict[str, object]:
     """`runs` alternating starts of each server after one warm-up each; medians and ratios."""
     runs = max(1, runs)
-    samples: dict[str, list[Sample]] = {"enttok": [], "bare": [], "bare+pydantic": []}
+    samples: dict[str, list[Sample]] = {"enttok": [], DEMO_ONLY: [], "bare": [], "bare+pydantic": []}
     with tempfile.TemporaryDirectory(prefix="enttok-bench-") as scratch:
         data_dir, pycache = Path(scratch) / "data", Path(scratch) / "pycache"
         base_env = python_env(pycache if bytecode_cache else None)
@@ -160,7 +165,11 @@ def measure(runs: int, bytecode_cache: bool = True) -> dict[str, object]:
         "rss_mib": rss,
         "rss_ratio": rss["enttok"] / rss["bare"],
         "rss_ratio_to_pydantic": rss["enttok"] / rss["bare+pydantic"],
+        "plugins_start_ratio": start["enttok"] / start[DEMO_ONLY],
+        "plugins_cpu_ratio": cpu["enttok"] / cpu[DEMO_ONLY],
+        "plugins_rss_ratio": rss["enttok"] / rss[DEMO_ONLY],
         "targets": {
+            "plugins_ratio": TARGET_PLUGINS_RATIO,
             "start_ratio": TARGET_START_RATIO,
             "rss_ratio": TARGET_RSS_RATIO,
             "first_job_ratio": TARGET_FIRST_JOB_RATIO,
@@ -222,6 +231,20 @@ def report(results: dict[str, object]) -> list[tuple[str, str, str, str, str]]:
             ratio_text(results["rss_ratio_to_pydantic"], TARGET_RSS_RATIO),
             "reference",
         ),
+        *[
+            (
+                f"every first-party plugin vs the demo alone: {what}",
+                value(results, "enttok"),
+                f"{value(results, DEMO_ONLY)} (demo only)",
+                ratio_text(results[key], TARGET_PLUGINS_RATIO),
+                f"<= {TARGET_PLUGINS_RATIO}x: {verdict(results[key] <= TARGET_PLUGINS_RATIO)}",
+            )
+            for what, key, value in (
+                ("start", "plugins_start_ratio", lambda r, k: f"{r['start_ms'][k]:.0f} ms"),
+                ("CPU", "plugins_cpu_ratio", lambda r, k: f"{r['cpu_ms'][k]:.0f} ms"),
+                ("idle RSS", "plugins_rss_ratio", lambda r, k: f"{r['rss_mib'][k]:.1f} MiB"),
+            )
+        ],
     ]
 
 

@@ -81,12 +81,14 @@ def enttok_migrations() -> list[Migration]:
 def enttok_startup(host: PluginHost) -> None:
     """A host killed mid-run left its CLI running (in a session of its own): end what is left
     of each such run and mark it interrupted. The job itself is run again by the queue."""
-    from enttok_claude import process, store
+    from enttok_claude import store
 
     connection = host.connect()
     try:
         for job_id, pid, started in store.interrupted_runs(connection):
             if pid is not None:
+                from enttok_claude import process  # only after a crash: not on every start
+
                 process.sweep(pid, started)
             store.mark_interrupted(connection, job_id)
     finally:

@@ -19,7 +19,10 @@ ModelName = Annotated[
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Payloads and route bodies: validated by a job or a request, never at start, so their
+    validators are built on first use (settings models are validated at start anyway)."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class ClaudeSettings(BaseModel):

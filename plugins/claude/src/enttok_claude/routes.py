@@ -4,6 +4,9 @@ and `/claude/spawn`) and journal suggestions.
 SQLite work runs in Starlette's thread pool. Bad input is a 4xx naming the field, in the
 host's error shape `{"error": {"code", "message", "details"}}`: read and refused through
 `enttok.routes`, with the host's limits and checks; a full queue is the host's 429.
+
+The host imports this module when it starts, so the store and the CLI runner are imported by
+the handlers that use them, on the first request.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -22,9 +25,7 @@ from enttok import PermanentError
 from enttok.api.openapi import documented
 from enttok.plugin_host import PluginHost, plugin_host
 from enttok.routes import ApiError, body, query
-from enttok_claude import process, store
 from enttok_claude.models import ClaudeSettings, RunPayload, SessionBody, Strict
-from enttok_claude.stream import clip
 
 NAME = "claude"
 
@@ -38,6 +39,8 @@ class SuggestionQuery(ListQuery):
 
 
 class Check(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     found: bool
     binary: str | None
     version: str | None
@@ -45,6 +48,8 @@ class Check(BaseModel):
 
 
 class Spawned(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     job_id: str
     session_id: str
     status: str
@@ -85,6 +90,8 @@ async def _in_db(host: PluginHost, work: Callable[..., Any], *args: Any) -> Any:
 @documented("Whether the Claude CLI can run: where it is and its version", response=Check)
 async def check(request: Request, host: PluginHost) -> JSONResponse:
     """Found or not, with the reason in a sentence; never an error status."""
+    from enttok_claude import process
+
     try:
         binary = process.locate(_settings(host).binary)
     except PermanentError as error:
@@ -103,6 +110,8 @@ async def check(request: Request, host: PluginHost) -> JSONResponse:
     errors=(400, 415, 422),
 )
 async def new_session(request: Request, host: PluginHost) -> JSONResponse:
+    from enttok_claude import store
+
     asked = await body(request, SessionBody)
     session = await _in_db(
         host,
@@ -115,12 +124,16 @@ async def new_session(request: Request, host: PluginHost) -> JSONResponse:
 
 @documented("Claude sessions, the latest first", query=ListQuery, errors=(422,))
 async def list_sessions(request: Request, host: PluginHost) -> JSONResponse:
+    from enttok_claude import store
+
     asked = query(request, ListQuery)
     return JSONResponse({"sessions": await _in_db(host, store.list_sessions, asked.limit)})
 
 
 @documented("One session with its runs, oldest first", errors=(404,))
 async def read_session(request: Request, host: PluginHost) -> JSONResponse:
+    from enttok_claude import store
+
     session_id = request.path_params["session_id"]
 
     def read(connection: Any) -> dict[str, Any] | None:
@@ -141,6 +154,9 @@ async def read_session(request: Request, host: PluginHost) -> JSONResponse:
     errors=(400, 404, 415, 422, 429),
 )
 async def spawn(request: Request, host: PluginHost) -> JSONResponse:
+    from enttok_claude import store
+    from enttok_claude.stream import clip
+
     asked = await body(request, RunPayload)
     if asked.session_id is None:
         session = await _in_db(
@@ -169,6 +185,8 @@ async def spawn(request: Request, host: PluginHost) -> JSONResponse:
 
 @documented("Journal suggestions, the latest day first", query=SuggestionQuery, errors=(422,))
 async def list_suggestions(request: Request, host: PluginHost) -> JSONResponse:
+    from enttok_claude import store
+
     asked = query(request, SuggestionQuery)
     day = asked.date.isoformat() if asked.date else None
     return JSONResponse({"suggestions": await _in_db(host, store.list_suggestions, day, asked.limit)})
@@ -176,6 +194,8 @@ async def list_suggestions(request: Request, host: PluginHost) -> JSONResponse:
 
 @documented("One journal suggestion", errors=(404,))
 async def read_suggestion(request: Request, host: PluginHost) -> JSONResponse:
+    from enttok_claude import store
+
     suggestion_id = request.path_params["suggestion_id"]
     suggestion = await _in_db(host, store.get_suggestion, suggestion_id)
     if suggestion is None:

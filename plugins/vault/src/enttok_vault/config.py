@@ -95,7 +95,7 @@ class VaultSettings(BaseModel):
 
 
 class ScanPayload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     vault_id: str = Field(min_length=1)
     since: float | None = Field(
@@ -105,7 +105,7 @@ class ScanPayload(BaseModel):
 
 
 class IndexRebuildPayload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     vault_id: str = Field(min_length=1)
     embedding_model: str | None = Field(
@@ -114,7 +114,7 @@ class IndexRebuildPayload(BaseModel):
 
 
 class IndexUpdatePayload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     vault_id: str = Field(min_length=1)
     changed_paths: list[str] = Field(default_factory=list, max_length=100_000)

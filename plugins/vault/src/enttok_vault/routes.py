@@ -26,7 +26,7 @@ NAME = "vault"
 
 
 class SearchQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     vault_id: str = Field(min_length=1)
     q: str = Field(min_length=1, max_length=1000)
@@ -37,21 +37,21 @@ class SearchQuery(BaseModel):
 
 
 class NoteQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     vault_id: str = Field(min_length=1)
     path: str = Field(min_length=1, max_length=4096)
 
 
 class DailyQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     vault_id: str = Field(min_length=1)
     date: dt.date
 
 
 class AppendBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     vault_id: str = Field(min_length=1)
     date: dt.date

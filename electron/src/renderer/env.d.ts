@@ -1,0 +1,7 @@
+import type { PythonServerApi } from "../shared/contract";
+
+declare global {
+  interface Window {
+    pythonServer: PythonServerApi;
+  }
+}

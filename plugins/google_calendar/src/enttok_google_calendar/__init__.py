@@ -28,7 +28,10 @@ SCOPES = ("openid", "email", "https://www.googleapis.com/auth/calendar.readonly"
 
 
 class GoogleAccount(BaseModel):
-    """One Google account, signed in through `oauth/start`; its id is its e-mail."""
+    """One Google account, signed in through `oauth/start`; its id is its e-mail. Validated
+    only by an account call, so its validator is built on the first one, not at start."""
+
+    model_config = ConfigDict(defer_build=True)
 
     email: str = Field(description="The Google account's e-mail address.")
     refresh_token: SecretStr | None = Field(None, description="OAuth refresh token from the sign-in.")
@@ -66,7 +69,7 @@ def client_credentials(settings: GoogleCalendarSettings) -> tuple[str, str] | No
 
 
 class SyncPayload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     account_id: str | None = Field(
         None, min_length=1, description="The account to sync; without it, every account (one job each)."

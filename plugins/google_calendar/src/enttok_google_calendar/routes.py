@@ -4,13 +4,17 @@ events, read from the local tables.
 Only `oauth/callback` is reached without the host's token (`documented(..., public=True)`):
 the system browser brings it there. It answers nothing but a fixed page, and acts only for a
 `state` this host handed out in the last ten minutes and never saw back before.
+
+The host imports this module when it starts, so the sign-in and event helpers are imported by
+the handlers that use them, and the request models are built on first use.
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime, time
-from typing import Any, TypeVar
+from functools import cache
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
@@ -20,19 +24,21 @@ from starlette.routing import Route
 from enttok.api.openapi import documented
 from enttok.plugin_host import plugin_host
 from enttok_google_calendar import GoogleCalendarSettings, client_credentials
-from enttok_google_calendar.events import iso_utc
-from enttok_google_calendar.signin import (
-    RevokeFailed,
-    SignInFailed,
-    SignIns,
-    authorization_url,
-    exchange_code,
-    revoke,
-)
+
+if TYPE_CHECKING:
+    from enttok_google_calendar.signin import SignIns
 
 PLUGIN = "google_calendar"
 CALLBACK = f"/plugins/{PLUGIN}/oauth/callback"
-sign_ins = SignIns()
+
+
+@cache
+def _sign_ins() -> SignIns:
+    """This host's sign-ins under way: one registry for the host's life, made by the first
+    sign-in route that needs it."""
+    from enttok_google_calendar.signin import SignIns
+
+    return SignIns()
 
 
 def _error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
@@ -60,11 +66,12 @@ def _parsed(model: type[Model], value: bytes | dict[str, str]) -> Model | JSONRe
 
 
 class StartBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     login_hint: str | None = Field(None, max_length=320, description="The e-mail to sign in as, if known.")
 
 
 class StartAnswer(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     authorization_url: str
     state: str
     expires_in: int
@@ -77,6 +84,8 @@ class StartAnswer(BaseModel):
     errors=(409,),
 )
 async def oauth_start(request: Request) -> Response:
+    from enttok_google_calendar.signin import authorization_url
+
     body = _parsed(StartBody, await request.body())
     if isinstance(body, JSONResponse):
         return body
@@ -89,7 +98,7 @@ async def oauth_start(request: Request) -> Response:
             "No OAuth client: set plugins.google_calendar.client_id (or GOOGLE_CLIENT_ID) and GOOGLE_CLIENT_SECRET.",
         )
     port = request.url.port or request.scope["server"][1]
-    sign_in = sign_ins.start(f"http://127.0.0.1:{port}{CALLBACK}")
+    sign_in = _sign_ins().start(f"http://127.0.0.1:{port}{CALLBACK}")
     url = authorization_url(settings, client[0], sign_in, body.login_hint)
     return JSONResponse({"authorization_url": url, "state": sign_in.state, "expires_in": 600})
 
@@ -112,7 +121,9 @@ def _page(status: int, title: str, text: str) -> HTMLResponse:
     errors=(400,),
 )
 async def oauth_callback(request: Request) -> Response:
-    sign_in = sign_ins.spend(request.query_params.get("state", ""))
+    from enttok_google_calendar.signin import SignInFailed, exchange_code
+
+    sign_in = _sign_ins().spend(request.query_params.get("state", ""))
     if sign_in is None:
         return _page(
             400,
@@ -147,7 +158,7 @@ async def oauth_callback(request: Request) -> Response:
     "The outcome of a sign-in: pending, succeeded (with the account), failed or expired", errors=(404,)
 )
 async def oauth_status(request: Request) -> Response:
-    outcome = sign_ins.outcome(request.path_params["state"])
+    outcome = _sign_ins().outcome(request.path_params["state"])
     if outcome is None:
         return _error(404, "not_found", "No sign-in has this state.")
     if outcome["status"] == "exchanging":
@@ -157,6 +168,8 @@ async def oauth_status(request: Request) -> Response:
 
 @documented("Sign out: revoke the account's grant at Google and forget its refresh token", errors=(404, 502))
 async def disconnect(request: Request) -> Response:
+    from enttok_google_calendar.signin import RevokeFailed, revoke
+
     host = plugin_host(request, PLUGIN)
     account_id = request.path_params["account_id"]
     try:
@@ -206,7 +219,7 @@ async def list_calendars(request: Request) -> Response:
 
 
 class SelectBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     account_id: str = Field(min_length=1)
     calendar_id: str = Field(min_length=1)
     selected: bool
@@ -241,7 +254,7 @@ async def select_calendar(request: Request) -> Response:
 
 
 class EventsQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     start: date | datetime = Field(description="From this day (00:00 UTC) or moment.")
     end: date | datetime = Field(description="Up to this day (exclusive) or moment.")
     account_id: str | None = None
@@ -250,6 +263,8 @@ class EventsQuery(BaseModel):
 
 def _moment(value: date | datetime) -> str:
     """A day as its 00:00 UTC, a moment without an offset as UTC."""
+    from enttok_google_calendar.events import iso_utc
+
     if not isinstance(value, datetime):
         value = datetime.combine(value, time())
     return iso_utc(value if value.tzinfo else value.replace(tzinfo=UTC))

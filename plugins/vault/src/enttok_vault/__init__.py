@@ -13,18 +13,25 @@ embedding model, numpy and watchfiles load with the first job or request that ne
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import threading
 
 from pydantic import BaseModel
 from starlette.routing import Route
 
 from enttok import JobType, Migration, hookimpl
 from enttok.plugin_host import PluginHost
-from enttok_vault.config import IndexRebuildPayload, IndexUpdatePayload, ScanPayload, VaultSettings
+from enttok_vault.config import (
+    IndexRebuildPayload,
+    IndexUpdatePayload,
+    ScanPayload,
+    VaultConfig,
+    VaultSettings,
+)
 
 PLUGIN_API_VERSION = 1
 
-_watcher: Any = None
+#: The watcher thread and the event that stops it, while the host runs.
+_watching: tuple[threading.Thread, threading.Event] | None = None
 
 
 @hookimpl
@@ -86,21 +93,38 @@ def enttok_routes() -> list[Route]:
 @hookimpl
 async def enttok_startup(host: PluginHost) -> None:
     """Scan every watched vault (to catch what changed while the host was down), then watch."""
-    global _watcher
-    from enttok_vault.watcher import VaultWatcher
-
+    global _watching
     settings = host.settings
     vaults = settings.vaults if isinstance(settings, VaultSettings) else []
     watched = [vault for vault in vaults if vault.watch and vault.root.is_dir()]
     for vault in watched:
         await host.submit("vault.scan", {"vault_id": vault.id}, dedupe_key=f"vault.scan:{vault.id}")
-    _watcher = VaultWatcher(host, asyncio.get_running_loop(), scanned=watched)
-    _watcher.start()
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=_watch,
+        args=(host, asyncio.get_running_loop(), watched, stop),
+        name="vault-watcher",
+        daemon=True,
+    )
+    thread.start()
+    _watching = (thread, stop)
+
+
+def _watch(
+    host: PluginHost, loop: asyncio.AbstractEventLoop, scanned: list[VaultConfig], stop: threading.Event
+) -> None:
+    """The watcher thread. Its module (and watchfiles, in turn) is imported here rather than
+    in the startup hook, so that neither is on the host's start path."""
+    from enttok_vault.watcher import VaultWatcher
+
+    VaultWatcher(host, loop, scanned, stop).run()
 
 
 @hookimpl
 async def enttok_shutdown(host: PluginHost) -> None:
-    global _watcher
-    if _watcher is not None:
-        await asyncio.to_thread(_watcher.stop)
-        _watcher = None
+    global _watching
+    if _watching is not None:
+        thread, stop = _watching
+        stop.set()
+        await asyncio.to_thread(thread.join, 5.0)
+        _watching = None

@@ -6,8 +6,9 @@ watchfiles already debounces: it yields a batch once the disk has been quiet for
 batch; the batch's paths are deduplicated and split per vault into one job each. A folder
 moved or deleted is seen as the folder only, so it queues a `vault.scan` of the vault instead.
 The thread also follows the settings: a vault added, removed or moved is watched (and a new
-one scanned) within a second, with no restart. watchfiles is imported by the thread, once a
-vault is configured, never at host start.
+one scanned) within a second, with no restart. The plugin's startup hook starts the thread,
+which imports this module and, once a vault is configured, watchfiles: neither loads on the
+host's start path.
 """
 
 from __future__ import annotations
@@ -30,21 +31,19 @@ log = logging.getLogger("enttok.plugins.vault.watcher")
 
 
 class VaultWatcher:
+    """Runs on the thread the startup hook started (`run`), until `stop` is set."""
+
     def __init__(
-        self, host: PluginHost, loop: asyncio.AbstractEventLoop, scanned: Iterable[VaultConfig]
+        self,
+        host: PluginHost,
+        loop: asyncio.AbstractEventLoop,
+        scanned: Iterable[VaultConfig],
+        stop: threading.Event,
     ) -> None:
         self._host = host
         self._loop = loop
         self._scanned = {(vault.id, vault.path) for vault in scanned}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="vault-watcher", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
+        self._stop = stop
 
     def _vaults(self) -> list[VaultConfig]:
         settings = self._host.settings
@@ -52,7 +51,7 @@ class VaultWatcher:
             return []
         return [vault for vault in settings.vaults if vault.watch and vault.root.is_dir()]
 
-    def _run(self) -> None:
+    def run(self) -> None:
         while not self._stop.is_set():
             vaults = self._vaults()
             for vault in vaults:

@@ -395,6 +395,29 @@ def test_first_party_plugins_import_only_the_documented_plugin_api() -> None:
     )
 
 
+def test_curl_examples_send_their_json_as_json() -> None:
+    """The host answers a body not declared `application/json` with 415; curl's `-d` alone
+    declares a form. Every documented curl that sends a body declares JSON (directly, or
+    through a shell variable the same block sets to the header)."""
+    wrong = []
+    for path in [
+        ROOT / "README.md",
+        *sorted((ROOT / "docs").glob("*.md")),
+        *sorted(ROOT.glob("plugins/*/README.md")),
+    ]:
+        for block in re.findall(r"```sh\n(.*?)```", path.read_text(), re.DOTALL):
+            header_vars = set(re.findall(r'(\w+)="Content-Type: application/json"', block))
+            for command in re.split(r"\n(?!\s)", block.replace("\\\n", " ")):
+                if not command.lstrip().startswith("curl") or " -d " not in command:
+                    continue
+                declared = "Content-Type: application/json" in command or any(
+                    f'"${name}"' in command for name in header_vars
+                )
+                if not declared:
+                    wrong.append(f"{path.relative_to(ROOT)}: {command.strip()[:80]}")
+    assert not wrong, "curl examples that send JSON as a form (the host answers 415):\n" + "\n".join(wrong)
+
+
 # -- links
 
 

@@ -113,6 +113,49 @@ def test_each_defect_is_caught_by_its_check(
         run()
 
 
+def test_rows_a_deleted_account_leaves_are_caught(
+    enttok_host: Callable[..., RunningHost], tmp_path: Path
+) -> None:
+    """Its rows sit in a table keyed by `owner`, which the kit cannot find by itself."""
+
+    def stored_keys(db: sqlite3.Connection, account_id: str) -> list[Any]:
+        query = "SELECT item_id FROM keeps_deleted_rows_owned WHERE owner = ?"
+        return [row[0] for row in db.execute(query, (account_id,))]
+
+    suite = suite_for("keeps_deleted_rows", stored_keys=staticmethod(stored_keys))
+    with (
+        check_of(
+            suite, "test_deleting_an_account_removes_its_rows_and_timeline", enttok_host, tmp_path
+        ) as run,
+        pytest.raises(AssertionError, match=f"rows left by a deleted account: {ITEMS} of its rows remain"),
+    ):
+        run()
+
+
+def test_a_sync_without_an_account_that_leaves_accounts_out_is_caught(
+    enttok_host: Callable[..., RunningHost], tmp_path: Path
+) -> None:
+    suite = suite_for("syncs_first_account_only")
+    check = "test_sync_without_account_covers_every_account"
+    with (
+        check_of(suite, check, enttok_host, tmp_path) as run,
+        pytest.raises(AssertionError, match=r"left accounts out: .*\['conformance', 'conformance-2'\]"),
+    ):
+        run()
+
+
+def test_a_payload_that_requires_an_account_skips_the_sync_of_every_account(
+    enttok_host: Callable[..., RunningHost], tmp_path: Path
+) -> None:
+    with (
+        check_of(
+            suite_for("random_ids"), "test_sync_without_account_covers_every_account", enttok_host, tmp_path
+        ) as run,
+        pytest.raises(pytest.skip.Exception, match=r"random_ids\.sync requires an account_id"),
+    ):
+        run()
+
+
 def test_a_refused_plugin_fails_the_suite_at_once_with_the_hosts_reason(
     enttok_host: Callable[..., RunningHost], tmp_path: Path
 ) -> None:

@@ -18,18 +18,25 @@ and fails with a message that starts with the defect it found:
   then restarted, still ends with every row;
 - "a blocking call in an async handler": `/health` stays quick throughout a warm sync;
 - "a secret leaked": no account secret (every `SecretStr` field) and no token the upstream
-  issued in a file under the data dir (WAL and logs included), an event, a result or a response.
+  issued in a file under the data dir (WAL and logs included), an event, a result or a response;
+- "a sync without an account failed / left accounts out": with two accounts, the sync without
+  `account_id` succeeds and each account's job stores every row (skipped when the payload
+  requires an account id);
+- "no last sync shown": after a sync the account's `last_sync` names the job, succeeded, items > 0;
+- "rows left by a deleted account": deleting an account removes its rows and timeline entries,
+  and only its own.
 
 A plugin the host refuses fails every check at once, with the host's reason.
 """
 
 from __future__ import annotations
 
+from enttok.testing.conformance.account_checks import AccountChecks
 from enttok.testing.conformance.data_checks import DataChecks
 from enttok.testing.conformance.failure_checks import FailureChecks
 
 
-class ConnectorConformance(DataChecks, FailureChecks):
+class ConnectorConformance(DataChecks, FailureChecks, AccountChecks):
     """Subclass it in a `Test...` class, set `plugin`, `sync_job_type` and `page_path`, and
     implement `make_upstream`, `account_settings`, `sync_payload`, `expected_keys` and
     `stored_keys` (see `ConformanceBase`): pytest then runs every check."""

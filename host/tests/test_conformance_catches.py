@@ -101,6 +101,16 @@ def check_of(
         ("second_start_fails", "test_restart_changes_nothing", "a plugin that fails on the second start"),
         ("runtime_table", "test_tables_prefixed_even_at_run_time", r"an unprefixed table .*\['fetch_log'\]"),
         ("ignores_cancel", "test_cancellation_honoured", "cancellation ignored"),
+        (
+            "uncounted_rows",
+            "test_last_sync_shown_per_account",
+            f"a last sync that does not count its rows: the sync stored {ITEMS} rows yet last_sync.rows is 0",
+        ),
+        (
+            "fans_out_by_hand",
+            "test_sync_without_account_skips_accounts_that_must_sign_in_again",
+            "a sync without an account synced an account that must sign in again: conformance-stale",
+        ),
     ],
 )
 def test_each_defect_is_caught_by_its_check(
@@ -140,6 +150,22 @@ def test_a_sync_without_an_account_that_leaves_accounts_out_is_caught(
     with (
         check_of(suite, check, enttok_host, tmp_path) as run,
         pytest.raises(AssertionError, match=r"left accounts out: .*\['conformance', 'conformance-2'\]"),
+    ):
+        run()
+
+
+def test_a_sync_whose_payload_names_its_account_otherwise_shows_no_last_sync(
+    enttok_host: Callable[..., RunningHost], tmp_path: Path
+) -> None:
+    """The host finds a sync's account by the payload's `account_id`; this one calls it `account`."""
+
+    def sync_payload(account_id: str) -> dict[str, Any]:
+        return {"account": account_id, "page_size": 10}
+
+    suite = suite_for("names_account_otherwise", sync_payload=staticmethod(sync_payload))
+    with (
+        check_of(suite, "test_last_sync_shown_per_account", enttok_host, tmp_path) as run,
+        pytest.raises(AssertionError, match=r"no last sync shown: .*name the payload's field account_id"),
     ):
         run()
 

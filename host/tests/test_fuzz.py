@@ -404,6 +404,17 @@ def test_odd_since_is_refused_with_a_400(host: RunningHost, since: str, suite_fi
     suite_figures.count(HOSTILE, "odd since values refused")
 
 
+@pytest.mark.parametrize("batch", ["2", "true", "", "%C2%B9", "1" * 500])
+def test_odd_batch_is_refused_with_a_400(host: RunningHost, batch: str, suite_figures: SuiteFigures) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        ws_connect(host, f"?batch={batch}").close()
+    answer = refused.value.response
+    assert answer.status_code == 400, answer.body
+    error = json.loads(answer.body)["error"]
+    assert (error["code"], error["details"][0]["field"]) == ("invalid_batch", "batch")
+    suite_figures.count(HOSTILE, "odd batch values refused")
+
+
 def test_since_ahead_of_the_stream_says_resync(host: RunningHost, suite_figures: SuiteFigures) -> None:
     """A `since` from another history (a data reset): the host closes with 4000 and names its
     newest seq, instead of waiting silently for events that will never come."""

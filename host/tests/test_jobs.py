@@ -5,6 +5,7 @@ delayed jobs and compaction. Every test talks HTTP/WebSocket to a `python -m ent
 from __future__ import annotations
 
 import itertools
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -401,6 +402,34 @@ def test_a_burst_of_jobs_streams_exactly_the_events_it_stores(host: RunningHost)
         assert stored == [event for event in stream.received if event["job_id"] == job_id]
 
 
+def test_a_batched_stream_brings_the_same_events_in_fewer_messages(host: RunningHost) -> None:
+    """`?batch=1`: each message is an array of the events ready when it was sent. A burst
+    leaves several ready at once, so fewer messages bring them, and still every event once,
+    gap-free and in order; a reconnect with `since` replays in arrays too."""
+    set_host(host, workers=16)
+    with host.events(batch=True) as stream:
+        first = host.submit("demo.noop")
+        start = stream.wait_for(lambda e: is_status(e, first, "succeeded"))["seq"]
+        responses = post_together(host, [{"type": "demo.noop", "payload": {}}] * 200)
+        waiting = {r.json()["job_id"] for r in responses}
+        while waiting:
+            event = stream.next()
+            if is_status(event, event["job_id"], "succeeded"):
+                waiting.discard(event["job_id"])
+    seqs = [event["seq"] for event in stream.received]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "the batched stream has a gap"
+    assert stream.messages < len(stream.received), "no message carried more than one event"
+    for response in responses:
+        job_id = response.json()["job_id"]
+        assert host.job_events(job_id) == [event for event in stream.received if event["job_id"] == job_id]
+
+    with host.events(since=start, batch=True) as replay:
+        while replay.next()["seq"] < seqs[-1]:
+            pass
+    assert [event["seq"] for event in replay.received] == [seq for seq in seqs if seq > start]
+    assert replay.messages < len(replay.received), "the replay was not batched"
+
+
 def test_reconnect_with_since_replays_missed_events(host: RunningHost) -> None:
     with host.events() as stream:
         first = host.submit("demo.noop")
@@ -431,13 +460,14 @@ def test_a_client_that_leaves_is_forgotten_without_waiting_for_an_event(host: Ru
     assert count == 0, "a closed WebSocket is still subscribed (its task waits for the next event)"
 
 
-def test_slow_client_is_dropped_while_others_keep_up(host: RunningHost) -> None:
+@pytest.mark.parametrize("batch", [False, True], ids=["per-event", "batched"])
+def test_slow_client_is_dropped_while_others_keep_up(host: RunningHost, batch: bool) -> None:
     count, size = 6000, 2000
     raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     raw.connect(("127.0.0.1", host.port))
     with connect(
-        f"ws://127.0.0.1:{host.port}/events",
+        f"ws://127.0.0.1:{host.port}/events?batch={int(batch)}",
         sock=raw,
         additional_headers={"X-Backend-Token": host.token},
         compression=None,
@@ -445,7 +475,7 @@ def test_slow_client_is_dropped_while_others_keep_up(host: RunningHost) -> None:
         ping_interval=None,
         open_timeout=10,
     ) as slow:
-        with host.events() as good:
+        with host.events(batch=batch) as good:
             spam = host.submit("testjobs.spam", {"count": count, "size": size})
             others = [host.submit("demo.noop") for _ in range(20)]
             spam_events = follow(good, spam, timeout=60)
@@ -461,8 +491,8 @@ def test_slow_client_is_dropped_while_others_keep_up(host: RunningHost) -> None:
         received = 0
         with pytest.raises(ConnectionClosed) as closed:
             while True:
-                slow.recv(timeout=10)
-                received += 1
+                message = json.loads(slow.recv(timeout=10))
+                received += len(message) if batch else 1
         assert closed.value.rcvd is not None, "the host never closed the slow connection"
         assert closed.value.rcvd.code == 1013
         assert received < count, received

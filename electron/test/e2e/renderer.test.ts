@@ -33,6 +33,7 @@ let renderer: StaticServer;
 let supervisor: HostSupervisor;
 let demoApi: DemoApi;
 let unbind: () => void;
+let dataDir: string;
 /** The page's /events sockets pass through here, so a test can drop one and hold the next. */
 const sockets = { current: null as WebSocketRoute | null, urls: [] as string[], hold: null as Promise<void> | null };
 
@@ -67,7 +68,7 @@ before(async () => {
   renderer = await serveRenderer();
   supervisor = new HostSupervisor({
     runtime: () => developmentRuntime(REPOSITORY_ROOT),
-    dataDir: path.join(dir, "data"),
+    dataDir: (dataDir = path.join(dir, "data")),
     logDir: path.join(dir, "logs"),
     runEnv: "dev",
     allowedOrigins: [renderer.origin],
@@ -217,6 +218,25 @@ describe("the renderer against the real host", () => {
     const job = await submitJob("demo.sleep", { seconds: 0.5, steps: 2 });
     await waitForAttribute(job, "data-status", "succeeded");
     assert.equal(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument), true);
+  });
+
+  test("after its data is reset, the host asks for a resync and the job list starts afresh", async () => {
+    await open("jobs");
+    await page.getByTestId("job-stream").getByText("live").waitFor({ timeout: TIMEOUT });
+    assert.ok((await page.getByTestId("job").count()) > 0);
+    await supervisor.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true }); // a new data dir: its seqs start over
+    const connections = sockets.urls.length;
+    await supervisor.start();
+
+    const since = (url: string): string | null => new URL(url).searchParams.get("since");
+    await waitFor("the page to reconnect without since", () => sockets.urls.slice(connections).some((url) => since(url) === null));
+    const asked = sockets.urls.slice(connections).map(since);
+    assert.ok(asked.indexOf(null) > 0 && asked[0] !== null, `first the page asked for its old seq: ${asked.join(", ")}`);
+    await waitFor("the old jobs to leave the list", async () => (await page.getByTestId("job").count()) === 0);
+    const job = await submitJob("demo.noop", {});
+    await waitForAttribute(job, "data-status", "succeeded");
+    assert.ok(sockets.urls.every((url) => new URL(url).searchParams.get("batch") === "1"), "the page asks for batched events");
   });
 
   test("the settings view shows the schedules and plugin settings", async () => {

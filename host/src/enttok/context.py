@@ -272,6 +272,8 @@ class JobContext:
         submitted this way is still queued or running is not given a second one: its live
         job's id is returned instead. Accounts that need to sign in again (`needs_reauth`) are
         skipped until they have. Returns the job id for each account covered, by account id.
+        The host knows a sync's account by its payload's `account_id` (last sync, an
+        `AuthFailed` without an id): another `field` suits only jobs that are not syncs.
 
         The jobs are submitted in one turn of the event loop, so the queue stores them in one
         transaction: all or none. When the database refuses it (a write lock held past the

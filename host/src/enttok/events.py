@@ -3,7 +3,8 @@ message to each live subscriber.
 
 Writers record events inside the transaction that changes the state they describe and
 publish them after it commits, so a subscriber never sees an event the database lacks and a
-client reconnecting with `?since=` misses nothing. A subscriber that falls `buffer` messages
+client reconnecting with `?since=` misses nothing. Live events go into one shared tail that
+every subscriber reads at its own pace (`LiveTail`); a subscriber that falls `buffer` events
 behind is dropped rather than slowing the queue or the other subscribers.
 
 The one exception is `broadcast`, for an event the database refuses to store (the host's
@@ -15,10 +16,12 @@ has passed is stored as usual.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any
 
 from enttok import clock
@@ -27,6 +30,11 @@ from enttok.store import Database
 log = logging.getLogger(__name__)
 
 REPLAY_PAGE = 500
+BATCH_EVENTS = 500
+"""At most this many events in one batched message, and about BATCH_CHARS of text: far
+below the 1 MiB a WebSocket client commonly accepts in one message."""
+BATCH_CHARS = 256 * 1024
+JOINED_KEPT = 8
 _INSERT = (
     "INSERT INTO job_events (job_id, created_at, type, level, message, data_json) VALUES (?, ?, ?, ?, ?, ?)"
 )
@@ -45,34 +53,92 @@ class SinceAhead(Exception):
         self.since, self.newest = since, newest
 
 
-class Subscriber:
-    """One client's backlog of `(seq, JSON text)`: the text is encoded once per event, in
-    `publish`, and shared by every subscriber."""
+class LiveTail:
+    """The newest `capacity` published events, each encoded once, read by every subscriber
+    from a position of its own.
 
-    def __init__(self, buffer: int) -> None:
-        self.queue: asyncio.Queue[tuple[int | None, str]] = asyncio.Queue(maxsize=buffer)
-        self.dropped = False
+    Publishing appends once and wakes the waiting subscribers once, however many there are
+    and however many events came; each then takes everything after its position in one go.
+    So a burst of events costs one wake per subscriber, not one per event per subscriber.
+    A subscriber whose position has left the tail (over `capacity` events behind) is too
+    slow. Positions count published items (live-only ones too), not seqs."""
 
-    def offer(self, item: tuple[int | None, str]) -> None:
-        if self.dropped:
-            return
-        try:
-            self.queue.put_nowait(item)
-        except asyncio.QueueFull:
-            self.dropped = True
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.end = 0
+        """The position after the newest item."""
+        self._items: list[tuple[int | None, str]] = []
+        self._starts: list[int] = []  # per item, the length of all text appended before it
+        self._length = 0
+        self._base = 0  # the position of self._items[0]
+        self._arrived: asyncio.Future[None] | None = None
+        self._joined: dict[tuple[int, int], str] = {}
+
+    @property
+    def start(self) -> int:
+        """The oldest position still readable."""
+        return max(self._base, self.end - self.capacity)
+
+    def append(self, items: list[tuple[int | None, str]]) -> None:
+        for item in items:
+            self._items.append(item)
+            self._starts.append(self._length)
+            self._length += len(item[1])
+        self.end += len(items)
+        if len(self._items) > 2 * self.capacity:  # trim now and then, not on every append
+            drop = len(self._items) - self.capacity
+            del self._items[:drop], self._starts[:drop]
+            self._base += drop
+        if self._arrived is not None:
+            self._arrived.set_result(None)
+            self._arrived = None
+
+    async def wait_beyond(self, position: int) -> None:
+        """Return once an item is past `position`. One future for all waiters: shielded, so
+        a subscriber that leaves cancels only its own wait."""
+        while position >= self.end:
+            if self._arrived is None:
+                self._arrived = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._arrived)
+
+    def read(self, position: int) -> list[tuple[int | None, str]]:
+        """The items from `position` on, at most what one message may carry (BATCH_EVENTS,
+        and BATCH_CHARS of text give or take the last event); SubscriberTooSlow once
+        `position` has left the tail."""
+        if position < self.start:
+            raise SubscriberTooSlow
+        offset = position - self._base
+        stop = min(offset + BATCH_EVENTS, len(self._items))
+        stop = bisect.bisect_right(self._starts, self._starts[offset] + BATCH_CHARS, offset, stop)
+        return self._items[offset:stop]
+
+    def joined(self, position: int, count: int) -> str:
+        """`count` items from `position` as one JSON array: the text of a batched message,
+        made once for all the subscribers at the same place. They keep together in a few
+        groups (those whose turn came in this window of the budget, those left for the
+        next), so the last JOINED_KEPT arrays are kept."""
+        key = (position, count)
+        if (text := self._joined.get(key)) is None:
+            offset = position - self._base
+            text = self._joined[key] = _json_array(t for _, t in self._items[offset : offset + count])
+            if len(self._joined) > JOINED_KEPT:
+                del self._joined[next(iter(self._joined))]  # the oldest
+        return text
 
 
 class SendBudget:
     """The share of the event loop that sending to subscribers may take.
 
-    Every event goes to every subscriber as a frame of its own, one socket write each: with
-    a thousand subscribers, that alone would take all the loop and the queue would slow down
-    with them. Senders report the time each send took; once they have spent `share` of a
-    `window`, they wait for the next one, so the queue's own work (requests, dispatch,
-    commits) always gets the rest. Subscribers that then fall `buffer` events behind are
-    dropped as too slow (docs/api.md): slow clients never slow the queue."""
+    Each message is a socket write to one subscriber: with a thousand subscribers, sending
+    alone could take all the loop and the queue would slow down with them. Senders report
+    the time each message took (made and sent); once they have spent `share` of a `window`,
+    they wait for the next one, so the queue's own work (requests, dispatch, commits) always
+    gets the rest.
+    A batched subscriber (`?batch=1`) then takes all that came meanwhile in one message, so
+    it keeps up at any rate; one that wants a message per event and falls `buffer` events
+    behind is dropped as too slow (docs/api.md): slow clients never slow the queue."""
 
-    def __init__(self, window: float = 0.05, share: float = 0.5) -> None:
+    def __init__(self, window: float = 0.05, share: float = 0.1) -> None:
         self.window = window
         self.allowance = window * share
         self._window_ends = 0.0
@@ -93,6 +159,8 @@ class SendBudget:
             await self._reopened.wait()
 
     def spent(self, seconds: float) -> None:
+        """Charge `seconds`, timed with `time.perf_counter`: the loop's own clock (uvloop's)
+        stands still within a turn of the loop, so it would charge nothing, or a whole turn."""
         self._spent += seconds
 
     def _reopen(self) -> None:
@@ -104,8 +172,8 @@ class SendBudget:
 class EventBus:
     def __init__(self, database: Database, buffer: int = 2000) -> None:
         self._database = database
-        self._buffer = buffer
-        self._subscribers: set[Subscriber] = set()
+        self._tail = LiveTail(buffer)
+        self._subscribers = 0
         self.send_budget = SendBudget()
         self._broadcast_last: dict[str, str] = {}
         """Per type, the last live-only event sent (but its time), so a retry sends no copy."""
@@ -153,12 +221,10 @@ class EventBus:
         ]
 
     def publish(self, events: Iterable[dict[str, Any]]) -> None:
-        if not self._subscribers:
-            return
-        for event in events:
-            item = (event["seq"], json.dumps(event))
-            for subscriber in self._subscribers:
-                subscriber.offer(item)
+        """Hand committed events to the live subscribers, in commit order, which is seq order:
+        every writer publishes on the event loop right after its commit."""
+        if self._subscribers:
+            self._tail.append([(event["seq"], json.dumps(event)) for event in events])
 
     def emit(self, type: str, **fields: Any) -> dict[str, Any]:
         """Record and publish one event in a transaction of its own."""
@@ -191,37 +257,65 @@ class EventBus:
         self.publish([event])
         return True
 
-    async def stream(self, since: int | None) -> AsyncIterator[tuple[int | None, str]]:
-        """`(seq, JSON text)` of every persisted event after `since`, then of live ones.
+    async def stream(self, since: int | None, *, batch: bool = False) -> AsyncIterator[str]:
+        """The JSON text of every stored event after `since`, then of live ones: one message
+        per event, or with `batch` one JSON array per message of all that is ready (at most
+        BATCH_EVENTS events and about BATCH_CHARS), in order either way. Each message waits
+        for a turn in the `send_budget`, which is charged the time it took to make (a read of
+        the database or the tail) and to send (until the next one is asked for).
 
         Raises SinceAhead at once when `since` is beyond any seq ever issued here, and
         SubscriberTooSlow when the client falls `buffer` events behind."""
         if since is not None and since > (newest := self.newest_seq()):
             raise SinceAhead(since, newest)
-        subscriber = Subscriber(self._buffer)
-        self._subscribers.add(subscriber)  # before the replay, so nothing falls in between
+        budget = self.send_budget
+        self._subscribers += 1
         try:
-            last = since if since is not None else self.last_seq()
-            if since is not None:
-                while page := self.events_after(last, REPLAY_PAGE):
-                    for event in page:
-                        yield event["seq"], json.dumps(event)
-                    last = page[-1]["seq"]
-            while True:
-                if subscriber.dropped:
-                    raise SubscriberTooSlow
-                seq, text = await subscriber.queue.get()
-                if seq is None:  # live only (`broadcast`): it has no place in the order
-                    yield seq, text
-                elif seq > last:
-                    last = seq
-                    yield seq, text
+            async for messages in self._messages(since, batch):
+                for text in messages:
+                    await budget.wait_turn()
+                    started = time.perf_counter()
+                    yield text
+                    budget.spent(time.perf_counter() - started)
         finally:
-            self._subscribers.discard(subscriber)
+            self._subscribers -= 1
+
+    async def _messages(self, since: int | None, batch: bool) -> AsyncIterator[list[str]]:
+        """`stream`'s messages, a page or a read of the tail at a time. The tail is read only
+        once the budget gives a turn, so a subscriber that waited takes all that came."""
+        tail, budget = self._tail, self.send_budget
+        position = tail.end  # before the replay, so nothing falls in between
+        last = since if since is not None else self.last_seq()
+        while since is not None:  # the replay: its reads are sending too, charged the same
+            await budget.wait_turn()
+            started = time.perf_counter()
+            page = self.events_after(last, REPLAY_PAGE)
+            texts = [json.dumps(event) for event in page]
+            budget.spent(time.perf_counter() - started)
+            if not page:
+                break
+            yield list(_batched(texts)) if batch else texts
+            last = page[-1]["seq"]
+        while True:
+            await tail.wait_beyond(position)
+            await budget.wait_turn()
+            started = time.perf_counter()
+            items = tail.read(position)
+            fresh = _after(items, last)
+            if batch and fresh is items:
+                messages = [tail.joined(position, len(items))]
+            elif batch and fresh:
+                messages = [_json_array(text for _, text in fresh)]
+            else:
+                messages = [text for _, text in fresh]
+            budget.spent(time.perf_counter() - started)
+            yield messages
+            position += len(items)
+            last = next((seq for seq, _ in reversed(items) if seq is not None), last)
 
     @property
     def subscriber_count(self) -> int:
-        return len(self._subscribers)
+        return self._subscribers
 
     def last_seq(self) -> int:
         row = self._database.connection.execute("SELECT max(seq) FROM job_events").fetchone()
@@ -240,6 +334,36 @@ class EventBus:
             "SELECT * FROM job_events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
         ).fetchall()
         return [event_from_row(row) for row in rows]
+
+
+def _after(items: list[tuple[int | None, str]], last: int) -> list[tuple[int | None, str]]:
+    """The items a subscriber has not had: seq after `last`, or live-only (no seq). Items
+    come in seq order, so only a first stretch can be old (just after a replay), and
+    `items` itself comes back when none is: the usual case, checked in one step."""
+    for index, (seq, _) in enumerate(items):
+        if seq is not None and seq > last:
+            return (
+                items if index == 0 else [item for item in items[:index] if item[0] is None] + items[index:]
+            )
+    return [item for item in items if item[0] is None]
+
+
+def _json_array(texts: Iterable[str]) -> str:
+    return "[" + ",".join(texts) + "]"
+
+
+def _batched(texts: list[str]) -> Iterator[str]:
+    """`texts` as JSON arrays of about BATCH_CHARS at most (one event over it goes alone)."""
+    batch: list[str] = []
+    length = 0
+    for text in texts:
+        if batch and length + len(text) > BATCH_CHARS:
+            yield _json_array(batch)
+            batch, length = [], 0
+        batch.append(text)
+        length += len(text)
+    if batch:
+        yield _json_array(batch)
 
 
 def _data_json(data: dict[str, Any]) -> str | None:

@@ -47,10 +47,11 @@ export function hostClient(connection: HostConnection) {
     post: <T>(path: string, body?: unknown) => request<T>("POST", path, body ?? {}),
     patch: <T>(path: string, body: unknown) => request<T>("PATCH", path, body),
     delete: <T>(path: string) => request<T>("DELETE", path),
-    eventsUrl(since: number | null): string {
+    eventsUrl(since: number | null, { batch = false }: { batch?: boolean } = {}): string {
       const url = new URL("/events", connection.baseUrl.replace(/^http/, "ws"));
       url.searchParams.set("token", connection.token); // browsers cannot set headers on a WebSocket
       if (since !== null) url.searchParams.set("since", String(since));
+      if (batch) url.searchParams.set("batch", "1");
       return url.toString();
     },
   };

@@ -836,10 +836,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The event stream (see docs/api.md): `?since=<seq>` replays what came after it. */
+        /** The event stream (see docs/api.md) */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    since?: number | null;
+                    batch?: 0 | 1;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -852,6 +855,15 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content?: never;
+                };
+                /** @description Error */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
                 };
                 /** @description Error */
                 401: {

@@ -1,8 +1,11 @@
 /**
- * Jobs, live: the newest jobs from GET /jobs, kept current by the /events WebSocket. After a
- * reconnect (the host restarted, or dropped a slow client) the socket asks for `since` the
- * last seq it saw, so nothing in between is missed. A status change fetches the job's record,
- * so the list always shows what the host has, not a guess from events.
+ * Jobs, live: the newest jobs from GET /jobs, kept current by the /events WebSocket, batched
+ * (`?batch=1`: each message is an array of events, so the app keeps up however busy the host
+ * is). After a reconnect (the host restarted, or dropped a slow client) the socket asks for
+ * `since` the last seq it saw, so nothing in between is missed; when the host says that seq
+ * is from another history (close 4000, its data was reset), the list is loaded afresh. A
+ * status change fetches the job's record, so the list always shows what the host has, not a
+ * guess from events.
  */
 
 import { create } from "zustand";
@@ -12,6 +15,8 @@ import type { HostEvent, Job } from "../api/types";
 
 const LIST_LIMIT = 100;
 const RECONNECT_MS = 500;
+/** The host's close code for a `since` beyond every seq it issued (docs/api.md, "Events"). */
+const RESYNC = 4000;
 
 type Stream = "idle" | "connecting" | "live" | "reconnecting";
 
@@ -45,8 +50,15 @@ export const useJobs = create<JobsStore>((set, get) => {
     }
   }
 
+  function onMessage(client: HostClient, data: string): void {
+    const parsed = JSON.parse(data) as HostEvent | HostEvent[];
+    const events = Array.isArray(parsed) ? parsed : [parsed];
+    const seqs = events.map((event) => event.seq).filter((seq): seq is number => typeof seq === "number");
+    if (seqs.length) set((state) => ({ lastSeq: Math.max(state.lastSeq ?? 0, ...seqs) }));
+    for (const event of events) onEvent(client, event);
+  }
+
   function onEvent(client: HostClient, event: HostEvent): void {
-    set((state) => ({ lastSeq: Math.max(state.lastSeq ?? 0, event.seq) }));
     const known = event.job_id ? get().jobs[event.job_id] : undefined;
     if (event.type === "job.progress" && known) {
       put({ ...known, progress: event.progress ?? known.progress, message: event.message ?? known.message });
@@ -58,14 +70,18 @@ export const useJobs = create<JobsStore>((set, get) => {
 
   function open(client: HostClient): void {
     set({ stream: get().lastSeq === null ? "connecting" : "reconnecting" });
-    const ws = new WebSocket(client.eventsUrl(get().lastSeq));
+    const ws = new WebSocket(client.eventsUrl(get().lastSeq, { batch: true }));
     socket = ws;
     ws.onopen = () => set({ stream: "live" });
-    ws.onmessage = (message) => onEvent(client, JSON.parse(String(message.data)) as HostEvent);
-    ws.onclose = () => {
+    ws.onmessage = (message) => onMessage(client, String(message.data));
+    ws.onclose = (closed) => {
       if (socket !== ws) return;
       socket = null;
       set({ stream: "reconnecting" });
+      if (closed.code === RESYNC) {
+        set({ lastSeq: null, jobs: {} });
+        void load(client);
+      }
       reconnectTimer = setTimeout(() => attached === client && open(client), RECONNECT_MS);
     };
   }

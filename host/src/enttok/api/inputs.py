@@ -34,10 +34,12 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 async def body(request: Request, model: type[M]) -> M:
     """The request's JSON object as `model`, or an `ApiError` (415, 413, 400, 422 naming the
-    field) that the app's handlers answer: the same checks for the host's routes and a plugin's."""
+    field) that the app's handlers answer: the same checks for the host's routes and a plugin's.
+    No body at all (none sent, none declared) reads as `{}`: a model whose fields are all
+    optional takes a bare POST, and any other names the fields it misses."""
     require_json(request)
     raw = await request.body()  # at most MAX_BODY bytes: GuardMiddleware stops it there
-    data = parse_json(raw)
+    data = {} if not raw and "content-type" not in request.headers else parse_json(raw)
     if not isinstance(data, dict):
         raise ApiError(
             422,
@@ -158,7 +160,9 @@ def query(request: Request, model: type[M]) -> M:
     params = request.query_params
     repeated = sorted({key for key in params if len(params.getlist(key)) > 1})
     if repeated:
-        raise ApiError(422, "invalid_input", f"Query parameter {repeated[0]} is given more than once.")
+        raise ApiError(
+            422, "invalid_input", f"Query parameter {repeated[0]} is given more than once.", field=repeated[0]
+        )
     try:
         return model.model_validate(dict(params))
     except ValidationError as error:

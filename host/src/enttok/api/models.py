@@ -97,6 +97,11 @@ class JobListQuery(Strict):
     before: str | None = Field(None, description="A job_id: list jobs older than it.")
 
 
+class EventStreamQuery(Strict):
+    since: int | None = Field(None, ge=0, description="Replay the stored events after this seq first.")
+    batch: Literal[0, 1] = Field(0, description="1: each message is a JSON array of events.")
+
+
 class Event(ApiModel):
     model_config = ConfigDict(extra="allow", defer_build=True)
 

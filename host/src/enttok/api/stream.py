@@ -1,4 +1,5 @@
-"""WebSocket `/events`: replay after `?since=`, then live events, each with its `seq`.
+"""WebSocket `/events`: replay after `?since=`, then live events, each with its `seq`; with
+`?batch=1`, each message is a JSON array of the events ready to go (docs/api.md, "Events").
 
 The handler reads as well as writes: a client that goes away is noticed at once (not at the
 next event), so its subscription ends and shutdown never waits on it. A client that stays
@@ -7,7 +8,7 @@ but stops reading is dropped too: by the bus when its backlog fills, and here wh
 
 Close codes the app acts on (docs/api.md, "Events"):
 - no handshake (HTTP 400, `invalid_since`): a `since` that is not a seq (ASCII digits, at
-  most 2**63 - 1);
+  most 2**63 - 1); (`invalid_batch`): a `batch` other than `0` or `1`;
 - 1013 "too slow": reconnect with `?since=<last seq>`;
 - 4000 "resync": `since` is beyond every seq this host ever issued, so its data was reset
   (a new or restored data dir); fetch the state again, then reconnect with the `since` in the
@@ -18,12 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from enttok.api.errors import error_response
-from enttok.events import EventBus, SinceAhead, SubscriberTooSlow
+from enttok.api.models import EventStreamQuery
+from enttok.api.openapi import documented
+from enttok.events import SinceAhead, SubscriberTooSlow
 
 TRY_AGAIN_LATER = 1013
 RESYNC = 4000
@@ -32,16 +36,27 @@ SEND_TIMEOUT = 10.0
 MAX_SEQ = 2**63 - 1
 
 
+@documented("The event stream (see docs/api.md)", query=EventStreamQuery, errors=(400,))
 async def events(websocket: WebSocket) -> None:
     """The event stream (see docs/api.md): `?since=<seq>` replays what came after it."""
     raw_since = websocket.query_params.get("since")
     since = parse_since(raw_since)
     if raw_since is not None and since is None:
-        await _refuse(websocket, f"since must be an integer from 0 to {MAX_SEQ}")
+        await _refuse(websocket, "invalid_since", "since", f"since must be an integer from 0 to {MAX_SEQ}")
+        return
+    batch = websocket.query_params.get("batch", "0")
+    if batch not in ("0", "1"):
+        await _refuse(
+            websocket,
+            "invalid_batch",
+            "batch",
+            "batch must be 0 (a message per event) or 1 (arrays of events)",
+        )
         return
     await websocket.accept()
     watch = _SendWatch()
-    sending = asyncio.create_task(_send(websocket, websocket.app.state.host.bus, since, watch))
+    bus = websocket.app.state.host.bus
+    sending = asyncio.create_task(_send(websocket, bus.stream(since, batch=batch == "1"), watch))
     listening = asyncio.create_task(_until_disconnect(websocket))
     stalled = asyncio.create_task(watch.until_stalled())
     await asyncio.wait([sending, listening, stalled], return_when=asyncio.FIRST_COMPLETED)
@@ -62,12 +77,12 @@ def parse_since(raw: str | None) -> int | None:
     return value if value <= MAX_SEQ else None
 
 
-async def _refuse(websocket: WebSocket, message: str) -> None:
-    """Answer the handshake with a 400 naming `since`, where the server can send one (a
+async def _refuse(websocket: WebSocket, code: str, field: str, message: str) -> None:
+    """Answer the handshake with a 400 naming `field`, where the server can send one (a
     plain close before accepting would be a 403, which reads as a refused token)."""
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        details = [{"field": "since", "message": message}]
-        await websocket.send_denial_response(error_response(400, "invalid_since", message, details))
+        details = [{"field": field, "message": message}]
+        await websocket.send_denial_response(error_response(400, code, message, details))
     else:
         await websocket.close(code=1008, reason=message)
 
@@ -88,16 +103,13 @@ class _SendWatch:
                 return
 
 
-async def _send(websocket: WebSocket, bus: EventBus, since: int | None, watch: _SendWatch) -> None:
+async def _send(websocket: WebSocket, messages: AsyncIterator[str], watch: _SendWatch) -> None:
     clock = asyncio.get_running_loop().time
-    budget = bus.send_budget
     try:
-        async for _seq, text in bus.stream(since):
-            await budget.wait_turn()
-            watch.sending_since = started = clock()
+        async for text in messages:
+            watch.sending_since = clock()
             await websocket.send_text(text)
             watch.sending_since = None
-            budget.spent(clock() - started)
         return
     except SubscriberTooSlow:
         code, reason = TRY_AGAIN_LATER, "too slow; reconnect with ?since=<last seq>"

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from websockets.exceptions import ConnectionClosed
@@ -34,16 +35,23 @@ class HostExited(RuntimeError):
 
 
 class EventStream:
-    """A WebSocket client on `/events`."""
+    """A WebSocket client on `/events`: one event at a time, whether the host sends each in
+    a message of its own or, batched, several in one (`messages` counts what arrived)."""
 
     def __init__(self, connection: ClientConnection) -> None:
         self.connection = connection
         self.received: list[dict[str, Any]] = []
+        self.messages = 0
+        self._unread: list[dict[str, Any]] = []
 
     def next(self, timeout: float = 10.0) -> dict[str, Any]:
-        message = json.loads(self.connection.recv(timeout=timeout))
-        self.received.append(message)
-        return message
+        if not self._unread:
+            message = json.loads(self.connection.recv(timeout=timeout))
+            self.messages += 1
+            self._unread = message if isinstance(message, list) else [message]
+        event = self._unread.pop(0)
+        self.received.append(event)
+        return event
 
     def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> dict[str, Any]:
         """The first event matching `predicate`; TimeoutError if none comes in `timeout` seconds."""
@@ -132,10 +140,11 @@ class RunningHost:
     # -- events
 
     @contextlib.contextmanager
-    def events(self, since: int | None = None) -> Iterator[EventStream]:
-        query = f"?since={since}" if since is not None else ""
+    def events(self, since: int | None = None, batch: bool = False) -> Iterator[EventStream]:
+        params = {"since": since, "batch": 1 if batch else None}
+        query = urlencode({name: value for name, value in params.items() if value is not None})
         with connect(
-            f"ws://127.0.0.1:{self.port}/events{query}",
+            f"ws://127.0.0.1:{self.port}/events?{query}",
             additional_headers={TOKEN_HEADER: self.token},
             proxy=None,
             open_timeout=10,

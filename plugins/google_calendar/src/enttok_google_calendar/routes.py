@@ -5,6 +5,9 @@ Only `oauth/callback` is reached without the host's token (`documented(..., publ
 the system browser brings it there. It answers nothing but a fixed page, and acts only for a
 `state` this host handed out in the last ten minutes and never saw back before.
 
+The other routes read and refuse input through `enttok.routes`, so bad input is the host's
+4xx naming the field, `{"error": {"code", "message", "details"}}`, with the host's checks.
+
 The host imports this module when it starts, so the sign-in and event helpers are imported by
 the handlers that use them, and the request models are built on first use.
 """
@@ -12,17 +15,18 @@ the handlers that use them, and the request models are built on first use.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from enttok.api.openapi import documented
 from enttok.plugin_host import plugin_host
+from enttok.routes import ApiError, body, query
 from enttok_google_calendar import GoogleCalendarSettings, client_credentials
 
 if TYPE_CHECKING:
@@ -41,28 +45,8 @@ def _sign_ins() -> SignIns:
     return SignIns()
 
 
-def _error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    details = [{"field": field, "message": message}] if field else None
-    return JSONResponse({"error": {"code": code, "message": message, "details": details}}, status_code=status)
-
-
 def _settings(request: Request) -> GoogleCalendarSettings:
     return plugin_host(request, PLUGIN).settings  # type: ignore[return-value]
-
-
-Model = TypeVar("Model", bound=BaseModel)
-
-
-def _parsed(model: type[Model], value: bytes | dict[str, str]) -> Model | JSONResponse:
-    """The validated body or query, else a 422 naming the first bad field."""
-    try:
-        if isinstance(value, bytes):
-            return model.model_validate_json(value or b"{}")
-        return model.model_validate(value)
-    except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        field = str(first["loc"][0]) if first["loc"] else "body"  # not the union member tried last
-        return _error(422, "invalid_request", f"{field}: {first['msg']}", field)
 
 
 class StartBody(BaseModel):
@@ -86,20 +70,18 @@ class StartAnswer(BaseModel):
 async def oauth_start(request: Request) -> Response:
     from enttok_google_calendar.signin import authorization_url
 
-    body = _parsed(StartBody, await request.body())
-    if isinstance(body, JSONResponse):
-        return body
+    asked = await body(request, StartBody)  # optional: a bare POST asks for nothing
     settings = _settings(request)
     client = client_credentials(settings)
     if client is None:
-        return _error(
+        raise ApiError(
             409,
             "client_not_configured",
             "No OAuth client: set plugins.google_calendar.client_id (or GOOGLE_CLIENT_ID) and GOOGLE_CLIENT_SECRET.",
         )
     port = request.url.port or request.scope["server"][1]
     sign_in = _sign_ins().start(f"http://127.0.0.1:{port}{CALLBACK}")
-    url = authorization_url(settings, client[0], sign_in, body.login_hint)
+    url = authorization_url(settings, client[0], sign_in, asked.login_hint)
     return JSONResponse({"authorization_url": url, "state": sign_in.state, "expires_in": 600})
 
 
@@ -160,7 +142,7 @@ async def oauth_callback(request: Request) -> Response:
 async def oauth_status(request: Request) -> Response:
     outcome = _sign_ins().outcome(request.path_params["state"])
     if outcome is None:
-        return _error(404, "not_found", "No sign-in has this state.")
+        raise ApiError(404, "not_found", "No sign-in has this state.", field="state")
     if outcome["status"] == "exchanging":
         outcome = {"status": "pending"}
     return JSONResponse(outcome)
@@ -175,13 +157,15 @@ async def disconnect(request: Request) -> Response:
     try:
         account = await asyncio.to_thread(host.account, account_id)
     except LookupError:
-        return _error(404, "account_not_found", f"{PLUGIN} has no account {account_id!r}.")
+        raise ApiError(
+            404, "account_not_found", f"{PLUGIN} has no account {account_id!r}.", field="account_id"
+        ) from None
     token = account.secret("refresh_token")
     if token:
         try:
             await revoke(_settings(request), token)
         except RevokeFailed as failure:
-            return _error(502, "revoke_failed", f"{failure}.")
+            raise ApiError(502, "revoke_failed", f"{failure}.") from None
     await asyncio.to_thread(host.save_account, account_id, {"refresh_token": None}, status="needs_reauth")
     return JSONResponse({"account_id": account_id, "revoked": bool(token)})
 
@@ -205,9 +189,20 @@ def _calendar_view(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "is_primary": bool(row["is_primary"]), "selected": bool(row["selected"])}
 
 
-@documented("The calendars of every account (or of `account_id`), and whether each is synced")
+class CalendarsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+    account_id: str | None = Field(
+        None, description="Only this account's calendars (empty: every account's)."
+    )
+
+
+@documented(
+    "The calendars of every account (or of `account_id`), and whether each is synced",
+    query=CalendarsQuery,
+    errors=(422,),
+)
 async def list_calendars(request: Request) -> Response:
-    account_id = request.query_params.get("account_id")
+    account_id = query(request, CalendarsQuery).account_id
     where, parameters = ("WHERE account_id = ?", (account_id,)) if account_id else ("", ())
     rows = await asyncio.to_thread(
         _query,
@@ -227,16 +222,14 @@ class SelectBody(BaseModel):
 
 @documented("Choose whether a calendar is synced", body=SelectBody, errors=(404,))
 async def select_calendar(request: Request) -> Response:
-    body = _parsed(SelectBody, await request.body())
-    if isinstance(body, JSONResponse):
-        return body
+    asked = await body(request, SelectBody)
 
     def update() -> list[dict[str, Any]]:
         connection = plugin_host(request, PLUGIN).connect()
         try:
             connection.execute(
                 "UPDATE google_calendar_calendars SET selected = ? WHERE account_id = ? AND calendar_id = ?",
-                (int(body.selected), body.account_id, body.calendar_id),
+                (int(asked.selected), asked.account_id, asked.calendar_id),
             )
             connection.commit()
         finally:
@@ -244,46 +237,52 @@ async def select_calendar(request: Request) -> Response:
         return _query(
             request,
             f"SELECT {CALENDAR_COLUMNS} FROM google_calendar_calendars WHERE account_id = ? AND calendar_id = ?",
-            (body.account_id, body.calendar_id),
+            (asked.account_id, asked.calendar_id),
         )
 
     rows = await asyncio.to_thread(update)
     if not rows:
-        return _error(404, "calendar_not_found", "No such calendar for that account.", "calendar_id")
+        raise ApiError(404, "calendar_not_found", "No such calendar for that account.", field="calendar_id")
     return JSONResponse(_calendar_view(rows[0]))
+
+
+DayOrMoment = Annotated[
+    datetime,
+    WithJsonSchema({"anyOf": [{"type": "string", "format": f} for f in ("date", "date-time")]}),
+]
+"""A day (`2026-01-05`, read as its 00:00) or a moment. Not `date | datetime`: pydantic names
+the union member in an error's location (`start.date`), and the field to name is `start`."""
 
 
 class EventsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
-    start: date | datetime = Field(description="From this day (00:00 UTC) or moment.")
-    end: date | datetime = Field(description="Up to this day (exclusive) or moment.")
+    start: DayOrMoment = Field(description="From this day (00:00 UTC) or moment.")
+    end: DayOrMoment = Field(description="Up to this day (exclusive) or moment.")
     account_id: str | None = None
     calendar_id: str | None = None
 
 
-def _moment(value: date | datetime) -> str:
-    """A day as its 00:00 UTC, a moment without an offset as UTC."""
+def _moment(value: datetime) -> str:
+    """A moment without an offset (a day's 00:00 among them) as UTC."""
     from enttok_google_calendar.events import iso_utc
 
-    if not isinstance(value, datetime):
-        value = datetime.combine(value, time())
     return iso_utc(value if value.tzinfo else value.replace(tzinfo=UTC))
 
 
 @documented("Events overlapping a date range, from the local tables", query=EventsQuery, errors=(422,))
 async def list_events(request: Request) -> Response:
-    query = _parsed(EventsQuery, dict(request.query_params))
-    if isinstance(query, JSONResponse):
-        return query
+    asked = query(request, EventsQuery)
     bounds: dict[str, str] = {}
     for field in ("start", "end"):
         try:
-            bounds[field] = _moment(getattr(query, field))
+            bounds[field] = _moment(getattr(asked, field))
         except OverflowError:  # a moment near year 1 or 9999 that UTC cannot hold
-            return _error(422, "invalid_request", f"{field}: out of range", field)
+            raise ApiError(
+                422, "invalid_input", f"Invalid input: {field}: out of range.", field=field
+            ) from None
     start, end = bounds["start"], bounds["end"]
     if end <= start:
-        return _error(422, "invalid_request", "end: must be after start", "end")
+        raise ApiError(422, "invalid_input", "Invalid input: end: must be after start.", field="end")
     # Only calendars still synced: one switched off keeps its rows (and its sync token) for
     # when it is switched on again, but no longer shows.
     sql = (
@@ -293,9 +292,9 @@ async def list_events(request: Request) -> Response:
     )
     parameters: tuple[Any, ...] = (end, start)
     for column in ("account_id", "calendar_id"):
-        if getattr(query, column):
+        if getattr(asked, column):
             sql += f" AND e.{column} = ?"
-            parameters += (getattr(query, column),)
+            parameters += (getattr(asked, column),)
     rows = await asyncio.to_thread(_query, request, sql + " ORDER BY e.starts_at, e.event_id", parameters)
     events = [{**row, "all_day": bool(row["all_day"]), "attended": bool(row["attended"])} for row in rows]
     return JSONResponse({"events": events})

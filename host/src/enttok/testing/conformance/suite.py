@@ -21,8 +21,10 @@ and fails with a message that starts with the defect it found:
   issued in a file under the data dir (WAL and logs included), an event, a result or a response;
 - "a sync without an account failed / left accounts out": with two accounts, the sync without
   `account_id` succeeds and each account's job stores every row (skipped when the payload
-  requires an account id);
-- "no last sync shown": after a sync the account's `last_sync` names the job, succeeded, items > 0;
+  requires an account id), and skips an account that is `needs_reauth` ("synced an account
+  that must sign in again");
+- "no last sync shown": after a sync the account's `last_sync` names the job, succeeded, and
+  "does not count its rows" unless `rows` covers every row stored;
 - "rows left by a deleted account": deleting an account removes its rows and timeline entries,
   and only its own.
 

@@ -69,18 +69,27 @@ class SyncPage:
         """Rows upserted and timeline entries written, counted for the job in the page's commit."""
         self._next_cursor: tuple[str | None] | None = None
 
-    def upsert(self, table: str, rows: Iterable[Mapping[str, Any]], key: Sequence[str]) -> None:
-        """Insert rows into one of this plugin's tables, replacing any with the same `key`."""
+    def upsert(
+        self,
+        table: str,
+        rows: Iterable[Mapping[str, Any]],
+        key: Sequence[str],
+        *,
+        keep: Sequence[str] = (),
+    ) -> None:
+        """Insert rows into one of this plugin's tables, replacing any with the same `key`.
+        The columns in `keep` are written for a new row and left as they are in one replaced:
+        a choice made here (a calendar switched off) that the upstream knows nothing of."""
         rows = list(rows)
         if not rows:
             return
         self._check_table(table)
         columns = list(rows[0])
-        for name in [*columns, *key]:
+        for name in [*columns, *key, *keep]:
             if not IDENTIFIER.fullmatch(name):
                 raise ValueError(f"{name!r} is not a plain column name")
         updates = (
-            ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+            ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key and c not in keep)
             or f"{key[0]} = excluded.{key[0]}"
         )
         statement = (

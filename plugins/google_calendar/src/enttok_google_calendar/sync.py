@@ -90,17 +90,12 @@ async def sync_calendar_list(ctx: JobContext, service: Any, account: Account) ->
         seen += [e["id"] for e in entries]
         page_token = body.get("nextPageToken")
         async with ctx.sync(f"{account.id}/calendars") as page:
-            for entry in entries:
-                row = calendar_row(account.id, entry)
-                page.execute(
-                    "INSERT INTO google_calendar_calendars (account_id, calendar_id, summary, description,"
-                    " time_zone, is_primary, access_role, color, selected) VALUES (:account_id, :calendar_id,"
-                    " :summary, :description, :time_zone, :is_primary, :access_role, :color, :selected)"
-                    " ON CONFLICT (account_id, calendar_id) DO UPDATE SET summary = excluded.summary,"
-                    " description = excluded.description, time_zone = excluded.time_zone,"
-                    " is_primary = excluded.is_primary, access_role = excluded.access_role, color = excluded.color",
-                    row,
-                )
+            page.upsert(
+                "google_calendar_calendars",
+                [calendar_row(account.id, entry) for entry in entries],
+                key=("account_id", "calendar_id"),
+                keep=("selected",),  # the person's choice outlives Google's
+            )
             if page_token is None:
                 _forget_calendars_not_in(page, account.id, seen)
         if page_token is None:

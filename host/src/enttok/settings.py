@@ -8,7 +8,7 @@ keyring); a `SecretStr` field is shown only as whether it is set.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -55,6 +55,31 @@ class SettingsError(ValueError):
         self.errors = errors
 
 
+class _StoredPluginSettings(Mapping[str, BaseModel]):
+    """Each plugin's stored settings, validated by its model when first read, not at start:
+    building a model's validator is most of what a plugin costs the host's start."""
+
+    def __init__(self, models: Mapping[str, type[BaseModel]], stored: Mapping[str, Any]) -> None:
+        self._models = models
+        self._stored = stored
+        self._read: dict[str, BaseModel] = {}
+
+    def __getitem__(self, name: str) -> BaseModel:
+        if name not in self._read:
+            model = self._models[name]
+            try:
+                self._read[name] = model.model_validate(self._stored.get(f"plugin:{name}", {}))
+            except ValidationError:
+                self._read[name] = model()  # a plugin upgrade may have changed the model
+        return self._read[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._models)
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+
 class Settings:
     def __init__(
         self,
@@ -73,12 +98,7 @@ class Settings:
             for row in database.connection.execute("SELECT key, value_json FROM settings")
         }
         self.host = HostSettings.model_validate(stored.get(HOST_KEY, {}))
-        self.plugins: dict[str, BaseModel] = {}
-        for name, model in self._models.items():
-            try:
-                self.plugins[name] = model.model_validate(stored.get(f"plugin:{name}", {}))
-            except ValidationError:
-                self.plugins[name] = model()  # a plugin upgrade may have changed the model
+        self.plugins: Mapping[str, BaseModel] = _StoredPluginSettings(self._models, stored)
 
     def public(self) -> dict[str, Any]:
         return {

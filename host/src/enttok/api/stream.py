@@ -3,7 +3,7 @@
 
 The handler reads as well as writes: a client that goes away is noticed at once (not at the
 next event), so its subscription ends and shutdown never waits on it. A client that stays
-but stops reading is dropped too: by the bus when its backlog fills, and here when one send
+but stops reading is dropped too: by the bus when it falls too far behind, and here when one send
 (or the close) waits over `SEND_TIMEOUT` on a socket whose buffer it no longer empties.
 
 Close codes the app acts on (docs/api.md, "Events"):

@@ -4,6 +4,7 @@
 - `FakeUpstream`: a fake upstream API on a loopback port, with faults and OAuth (`upstream.py`);
 - `Clock`: a clock the test moves, for the fake upstream's token expiry and rate limits;
 - `ConnectorConformance`: the suite every connector runs with one class (`conformance`);
+- `fuzz_routes` / `RouteFuzzReport`: a plugin's routes under schemathesis (`route_fuzz.py`);
 - `SuiteFigures` / the `suite_figures` fixture: figures a suite reports, printed at the end of
   the run (`figures.py`).
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
         RunningHost,
         start_host,
     )
+    from enttok.testing.route_fuzz import RouteFuzzReport, fuzz_routes
     from enttok.testing.upstream import Clock, FakeUpstream, Hold, Recorded
 
 _HOMES = {
@@ -39,6 +41,8 @@ _HOMES = {
     "HostFailedToStart": "enttok.testing.host",
     "RunningHost": "enttok.testing.host",
     "start_host": "enttok.testing.host",
+    "RouteFuzzReport": "enttok.testing.route_fuzz",
+    "fuzz_routes": "enttok.testing.route_fuzz",
     "Clock": "enttok.testing.upstream",
     "FakeUpstream": "enttok.testing.upstream",
     "Hold": "enttok.testing.upstream",
@@ -55,8 +59,10 @@ __all__ = [
     "HostExited",
     "HostFailedToStart",
     "Recorded",
+    "RouteFuzzReport",
     "RunningHost",
     "SuiteFigures",
+    "fuzz_routes",
     "start_host",
 ]
 

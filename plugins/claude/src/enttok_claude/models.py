@@ -20,12 +20,14 @@ ModelName = Annotated[
 
 class Strict(BaseModel):
     """Payloads and route bodies: validated by a job or a request, never at start, so their
-    validators are built on first use (settings models are validated at start anyway)."""
+    validators are built on first use (the settings' too: the host reads them on first use)."""
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class ClaudeSettings(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     binary: str | None = Field(
         None,
         max_length=4096,

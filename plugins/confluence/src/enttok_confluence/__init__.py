@@ -28,6 +28,8 @@ class ConfluenceAccount(BaseModel):
     an API token); without, a Server/Data Center site and a personal access token. One Atlassian
     Cloud account serves Jira and Confluence with the same email and API token."""
 
+    model_config = ConfigDict(defer_build=True)
+
     site_url: str = Field(
         description="The site's address: https://your-domain.atlassian.net for Cloud, or the server's "
         "address with its context path (e.g. https://wiki.example.com/confluence) for Data Center."
@@ -77,6 +79,8 @@ class ConfluenceAccount(BaseModel):
 
 
 class ConfluenceSettings(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     window_days: int = Field(
         30, ge=1, le=365, description="How far back the first sync of an account goes, in days."
     )
@@ -88,7 +92,7 @@ class ConfluenceSettings(BaseModel):
 
 
 class SyncPayload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     account_id: str | None = Field(
         None, min_length=1, description="The account to sync; without it, every account (one job each)."

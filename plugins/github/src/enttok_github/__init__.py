@@ -25,6 +25,8 @@ SYNC_EVERY_MINUTES = 15
 class GitHubAccount(BaseModel):
     """One GitHub identity: where its API is (github.com or an Enterprise Server) and its token."""
 
+    model_config = ConfigDict(defer_build=True)
+
     api_url: str = Field(
         DEFAULT_API_URL,
         description="The REST API's address: https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server.",
@@ -43,13 +45,15 @@ class GitHubAccount(BaseModel):
 
 
 class GitHubSettings(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     window_days: int = Field(
         30, ge=1, le=365, description="How far back the first sync of an account goes, in days."
     )
 
 
 class SyncPayload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     account_id: str | None = Field(
         None, min_length=1, description="The account to sync; without it, every account (one job each)."

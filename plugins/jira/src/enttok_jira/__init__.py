@@ -32,6 +32,8 @@ class JiraAccount(BaseModel):
     """One Jira sign-in: the site, and either Cloud's email + API token or a Server/Data
     Center personal access token."""
 
+    model_config = ConfigDict(defer_build=True)
+
     site_url: str = Field(
         description="The Jira site's address: https://YOUR-DOMAIN.atlassian.net, or your Jira server's."
     )
@@ -66,6 +68,8 @@ class JiraAccount(BaseModel):
 
 
 class JiraSettings(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     window_days: int = Field(
         30, ge=1, le=365, description="How far back the first sync of an account goes, in days."
     )
@@ -85,7 +89,7 @@ class JiraSettings(BaseModel):
 
 
 class SyncPayload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     account_id: str | None = Field(
         None, min_length=1, description="The account to sync; without it, every account (one job each)."

@@ -21,6 +21,7 @@ from starlette.routing import Route
 from enttok import JobType, Migration, hookimpl
 from enttok.plugin_host import PluginHost
 from enttok_vault.config import (
+    SETTINGS_POLL_MS,
     IndexRebuildPayload,
     IndexUpdatePayload,
     ScanPayload,
@@ -114,7 +115,11 @@ def _watch(
     host: PluginHost, loop: asyncio.AbstractEventLoop, scanned: list[VaultConfig], stop: threading.Event
 ) -> None:
     """The watcher thread. Its module (and watchfiles, in turn) is imported here rather than
-    in the startup hook, so that neither is on the host's start path."""
+    in the startup hook, so that neither is on the host's start path; and with no vault to
+    watch yet, only after the first wait for the settings to name one, which the watcher
+    would begin with anyway, so not while the host answers its first requests."""
+    if not scanned and stop.wait(SETTINGS_POLL_MS / 1000):
+        return
     from enttok_vault.watcher import VaultWatcher
 
     VaultWatcher(host, loop, scanned, stop).run()

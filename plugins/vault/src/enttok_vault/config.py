@@ -11,6 +11,8 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+SETTINGS_POLL_MS = 1000
+"""How often the watcher reads the settings again for vaults added, moved or switched off."""
 DEFAULT_EXCLUDE = [".obsidian/**", ".trash/**", ".*", ".*/**", "**/.*", "**/.*/**"]
 VAULT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -18,7 +20,7 @@ VAULT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 class VaultConfig(BaseModel):
     """One folder of Markdown notes, as Obsidian keeps it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     id: str = Field(description="A short id the routes and jobs use (letters, digits, _ and -).")
     path: str = Field(min_length=1, description="The vault's folder, absolute.")
@@ -70,7 +72,7 @@ class VaultConfig(BaseModel):
 
 
 class VaultSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     vaults: list[VaultConfig] = Field(default_factory=list, description="The vaults, none by default.")
     embedding_model: str | None = Field(

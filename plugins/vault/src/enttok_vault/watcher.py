@@ -21,11 +21,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from enttok.plugin_host import PluginHost
-from enttok_vault.config import VaultConfig, VaultSettings, vault_relative
+from enttok_vault.config import SETTINGS_POLL_MS, VaultConfig, VaultSettings, vault_relative
 
 DEBOUNCE_MS = 1600
 STEP_MS = 200
-SETTINGS_POLL_MS = 1000
 
 log = logging.getLogger("enttok.plugins.vault.watcher")
 

@@ -94,6 +94,18 @@ def enttok_account_deleted(host: PluginHost, account_id: str, connection: sqlite
 
 
 @hookspec
+async def enttok_account_removed(host: PluginHost, account: Account) -> None:
+    """Undo at the upstream what a deleted account granted: revoke its token, say.
+
+    Called once `DELETE /plugins/<plugin>/accounts/{id}` has committed, with the account as it
+    was (secrets filled in). It runs in the background, so the answer does not wait for it;
+    it may take up to 30 s, and raising or running over is logged and changes nothing: the
+    account and its data are gone either way. The host's own tables are
+    `enttok_account_deleted`'s work.
+    """
+
+
+@hookspec
 async def enttok_startup(host: PluginHost) -> None:
     """Called once when the host starts, after migrations, before the first job."""
 

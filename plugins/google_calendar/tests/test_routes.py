@@ -5,6 +5,7 @@ answer. Over real HTTP to the real host, with the fake Google behind it."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -87,6 +88,25 @@ def test_disconnect_keeps_the_token_while_google_fails_to_revoke(enttok_host) ->
         answer = host.post(disconnect, content=b"{}", headers=JSON)
         assert answer.status_code == 200 and answer.json() == {"account_id": fake.email, "revoked": True}
         assert len(fake.revoked_tokens) == 1
+
+
+def test_removing_the_account_while_google_fails_to_revoke_still_removes_it(enttok_host) -> None:
+    """The revocation after a DELETE is best effort: Google's failure is logged, and the
+    account stays deleted (it was committed before the revocation was tried)."""
+    with FakeGoogle() as fake:
+        host = open_host(enttok_host, fake)
+        add_account(host, fake)
+        fake.fail(503, path="/revoke")
+        answer = host.request("DELETE", f"{PREFIX}/accounts/{fake.email}")
+        assert answer.status_code == 200, answer.text
+        log = host.log_dir / "enttok.log"
+        said = f"enttok_account_removed for {fake.email} failed"
+        deadline = time.monotonic() + 10
+        while said not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.02)  # the revocation follows the answer: wait on the host's log
+        assert said in log.read_text(), "the failed revocation was not logged"
+        assert fake.revoked_tokens == []
+        assert host.get(f"{PREFIX}/accounts/{fake.email}").status_code == 404
 
 
 def test_calendars_refuse_a_bad_query_or_body_naming_the_field(enttok_host) -> None:

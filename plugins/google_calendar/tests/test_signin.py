@@ -3,6 +3,7 @@ authorization page redirecting to the host's callback, the outcome; and what mus
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -108,6 +109,21 @@ def test_disconnect_revokes_the_grant(enttok_host) -> None:
         # signing in again brings the account back
         sign_in(host)
         assert host.get(f"{PREFIX}/accounts/{fake.email}").json()["status"] == "active"
+
+
+def test_removing_the_account_revokes_its_grant_too(enttok_host) -> None:
+    """The kit's DELETE: the account and its data go at once, and the plugin's
+    `enttok_account_removed` revokes the grant after the answer."""
+    with FakeGoogle() as fake:
+        host = open_host(enttok_host, fake)
+        sign_in(host)
+        answer = host.request("DELETE", f"{PREFIX}/accounts/{fake.email}")
+        assert answer.status_code == 200 and answer.json()["deleted"] is True, answer.text
+        assert host.get(f"{PREFIX}/accounts/{fake.email}").status_code == 404
+        deadline = time.monotonic() + 10
+        while not fake.revoked_tokens and time.monotonic() < deadline:
+            time.sleep(0.02)  # the revocation follows the answer: wait on the fake's state
+        assert len(fake.revoked_tokens) == 1, "deleting the account left its grant at Google"
 
 
 def test_unticked_calendar_access_fails_the_sign_in(enttok_host) -> None:

@@ -22,14 +22,14 @@ import inspect
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import Request
 from starlette.routing import Route
 
-from enttok.accounts import AccountExists, AccountNotFound
+from enttok.accounts import Account, AccountExists, AccountNotFound
 from enttok.api import inputs
 from enttok.api.errors import ApiError, invalid
 from enttok.api.models import Strict
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CHECK_TIMEOUT = 20.0
+REMOVED_TIMEOUT = 30.0
 ACCOUNT_ID = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$"
 
 
@@ -168,6 +169,8 @@ def account_routes(plugin: str) -> list[Route]:
         if not await asyncio.to_thread(host.accounts.exists, plugin, account_id):
             raise AccountNotFound(account_id)
         others = [name for name in host.plugins.records if name != plugin]
+        on_removed = host.plugins.implementation(host.plugins.records[plugin], "enttok_account_removed")
+        as_it_was = await asyncio.to_thread(host.accounts.load, plugin, account_id) if on_removed else None
         try:
             removed = await off_loop(
                 host,
@@ -188,6 +191,8 @@ def account_routes(plugin: str) -> list[Route]:
                 f" ({type(error).__name__}: {error}); the account and its data were kept.",
             ) from None
         canceled = await _cancel_jobs_of(host, plugin, account_id)
+        if on_removed is not None and as_it_was is not None:
+            _in_background(_after_removal(host, plugin, on_removed, as_it_was))
         body = {"account_id": account_id, "deleted": True, "removed": removed, "canceled_jobs": canceled}
         return JSONResponse(body)
 
@@ -289,6 +294,29 @@ async def _cancel_jobs_of(host: Host, plugin: str, account_id: str) -> list[str]
             continue
         canceled.append(job_id)
     return canceled
+
+
+async def _after_removal(host: Host, plugin: str, hook: Callable[..., Any], account: Account) -> None:
+    """`enttok_account_removed`, which nothing waits for: its failure is only logged."""
+    try:
+        async with asyncio.timeout(REMOVED_TIMEOUT):
+            await hook(host=host.plugin_host(plugin), account=account)
+    except TimeoutError:
+        log.warning(
+            "plugin %s: enttok_account_removed for %s took over %gs", plugin, account.id, REMOVED_TIMEOUT
+        )
+    except Exception:
+        log.exception("plugin %s: enttok_account_removed for %s failed", plugin, account.id)
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def _in_background(work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` on the loop, held here until it ends (the loop keeps only weak references)."""
+    task = asyncio.create_task(work)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 def explain_failure(failure: BaseException) -> tuple[str, str, bool]:

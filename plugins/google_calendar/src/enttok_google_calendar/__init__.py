@@ -19,7 +19,8 @@ import os
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from starlette.routing import BaseRoute
 
-from enttok import JobType, Migration, Schedule, hookimpl
+from enttok import Account, JobType, Migration, Schedule, hookimpl
+from enttok.plugin_host import PluginHost
 
 PLUGIN_API_VERSION = 1
 SYNC_EVERY_MINUTES = 30
@@ -110,6 +111,17 @@ def enttok_account_model() -> type[BaseModel]:
 @hookimpl
 def enttok_settings_model() -> type[BaseModel]:
     return GoogleCalendarSettings
+
+
+@hookimpl
+async def enttok_account_removed(host: PluginHost, account: Account) -> None:
+    """Removing an account revokes its grant at Google too, as disconnecting does: the
+    person expects the app to lose its access, not only its copy of the token."""
+    from enttok_google_calendar.signin import revoke
+
+    token = account.secret("refresh_token")
+    if token:
+        await revoke(host.settings, token)  # type: ignore[arg-type]
 
 
 @hookimpl

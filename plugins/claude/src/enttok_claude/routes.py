@@ -12,7 +12,7 @@ the handlers that use them, on the first request.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,22 +55,6 @@ class Spawned(BaseModel):
     status: str
 
 
-def _endpoint(
-    handler: Callable[[Request, PluginHost], Awaitable[JSONResponse]],
-) -> Callable[[Request], Awaitable[JSONResponse]]:
-    """The handler as a Starlette endpoint, handed Claude's host. What it refuses
-    (`ApiError`, or `body`/`query` refusing the input) the host's error handlers answer."""
-
-    async def endpoint(request: Request) -> JSONResponse:
-        return await handler(request, plugin_host(request, NAME))
-
-    endpoint.__name__ = handler.__name__
-    endpoint.__doc__ = handler.__doc__
-    if hasattr(handler, "__openapi__"):
-        endpoint.__openapi__ = handler.__openapi__  # type: ignore[attr-defined]
-    return endpoint
-
-
 def _settings(host: PluginHost) -> ClaudeSettings:
     return host.settings if isinstance(host.settings, ClaudeSettings) else ClaudeSettings()
 
@@ -88,10 +72,11 @@ async def _in_db(host: PluginHost, work: Callable[..., Any], *args: Any) -> Any:
 
 
 @documented("Whether the Claude CLI can run: where it is and its version", response=Check)
-async def check(request: Request, host: PluginHost) -> JSONResponse:
+async def check(request: Request) -> JSONResponse:
     """Found or not, with the reason in a sentence; never an error status."""
     from enttok_claude import process
 
+    host = plugin_host(request, NAME)
     try:
         binary = process.locate(_settings(host).binary)
     except PermanentError as error:
@@ -109,9 +94,10 @@ async def check(request: Request, host: PluginHost) -> JSONResponse:
     status=201,
     errors=(400, 415, 422),
 )
-async def new_session(request: Request, host: PluginHost) -> JSONResponse:
+async def new_session(request: Request) -> JSONResponse:
     from enttok_claude import store
 
+    host = plugin_host(request, NAME)
     asked = await body(request, SessionBody)
     session = await _in_db(
         host,
@@ -123,17 +109,19 @@ async def new_session(request: Request, host: PluginHost) -> JSONResponse:
 
 
 @documented("Claude sessions, the latest first", query=ListQuery, errors=(422,))
-async def list_sessions(request: Request, host: PluginHost) -> JSONResponse:
+async def list_sessions(request: Request) -> JSONResponse:
     from enttok_claude import store
 
+    host = plugin_host(request, NAME)
     asked = query(request, ListQuery)
     return JSONResponse({"sessions": await _in_db(host, store.list_sessions, asked.limit)})
 
 
 @documented("One session with its runs, oldest first", errors=(404,))
-async def read_session(request: Request, host: PluginHost) -> JSONResponse:
+async def read_session(request: Request) -> JSONResponse:
     from enttok_claude import store
 
+    host = plugin_host(request, NAME)
     session_id = request.path_params["session_id"]
 
     def read(connection: Any) -> dict[str, Any] | None:
@@ -153,10 +141,11 @@ async def read_session(request: Request, host: PluginHost) -> JSONResponse:
     status=201,
     errors=(400, 404, 415, 422, 429),
 )
-async def spawn(request: Request, host: PluginHost) -> JSONResponse:
+async def spawn(request: Request) -> JSONResponse:
     from enttok_claude import store
     from enttok_claude.stream import clip
 
+    host = plugin_host(request, NAME)
     asked = await body(request, RunPayload)
     if asked.session_id is None:
         session = await _in_db(
@@ -184,18 +173,20 @@ async def spawn(request: Request, host: PluginHost) -> JSONResponse:
 
 
 @documented("Journal suggestions, the latest day first", query=SuggestionQuery, errors=(422,))
-async def list_suggestions(request: Request, host: PluginHost) -> JSONResponse:
+async def list_suggestions(request: Request) -> JSONResponse:
     from enttok_claude import store
 
+    host = plugin_host(request, NAME)
     asked = query(request, SuggestionQuery)
     day = asked.date.isoformat() if asked.date else None
     return JSONResponse({"suggestions": await _in_db(host, store.list_suggestions, day, asked.limit)})
 
 
 @documented("One journal suggestion", errors=(404,))
-async def read_suggestion(request: Request, host: PluginHost) -> JSONResponse:
+async def read_suggestion(request: Request) -> JSONResponse:
     from enttok_claude import store
 
+    host = plugin_host(request, NAME)
     suggestion_id = request.path_params["suggestion_id"]
     suggestion = await _in_db(host, store.get_suggestion, suggestion_id)
     if suggestion is None:
@@ -204,11 +195,11 @@ async def read_suggestion(request: Request, host: PluginHost) -> JSONResponse:
 
 
 routes = [
-    Route("/check", _endpoint(check), methods=["GET"]),
-    Route("/session", _endpoint(new_session), methods=["POST"]),
-    Route("/sessions", _endpoint(list_sessions), methods=["GET"]),
-    Route("/sessions/{session_id}", _endpoint(read_session), methods=["GET"]),
-    Route("/spawn", _endpoint(spawn), methods=["POST"]),
-    Route("/suggestions", _endpoint(list_suggestions), methods=["GET"]),
-    Route("/suggestions/{suggestion_id}", _endpoint(read_suggestion), methods=["GET"]),
+    Route("/check", check, methods=["GET"]),
+    Route("/session", new_session, methods=["POST"]),
+    Route("/sessions", list_sessions, methods=["GET"]),
+    Route("/sessions/{session_id}", read_session, methods=["GET"]),
+    Route("/spawn", spawn, methods=["POST"]),
+    Route("/suggestions", list_suggestions, methods=["GET"]),
+    Route("/suggestions/{suggestion_id}", read_suggestion, methods=["GET"]),
 ]

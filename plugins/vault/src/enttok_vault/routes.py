@@ -8,7 +8,7 @@ input is a 4xx naming the field, in the host's error shape: read and refused thr
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -62,25 +62,10 @@ class AppendBody(BaseModel):
     )
 
 
-def _endpoint(
-    handler: Callable[[Request, PluginHost], Awaitable[JSONResponse]],
-) -> Callable[[Request], Awaitable[JSONResponse]]:
-    """The handler as a Starlette endpoint, handed the vault's host. What it refuses
-    (`ApiError`, or `body`/`query` refusing the input) the host's error handlers answer."""
-
-    async def endpoint(request: Request) -> JSONResponse:
-        return await handler(request, plugin_host(request, NAME))
-
-    endpoint.__name__ = handler.__name__
-    endpoint.__doc__ = handler.__doc__
-    if hasattr(handler, "__openapi__"):
-        endpoint.__openapi__ = handler.__openapi__  # type: ignore[attr-defined]
-    return endpoint
-
-
 @documented("Search a vault: full text, vectors or both", query=SearchQuery, errors=(404, 409, 422))
-async def search_notes(request: Request, host: PluginHost) -> JSONResponse:
+async def search_notes(request: Request) -> JSONResponse:
     """Search a vault's notes; each hit points to the heading it was found under."""
+    host = plugin_host(request, NAME)
     asked = query(request, SearchQuery)
     vault = _vault(host, asked.vault_id)
 
@@ -104,8 +89,9 @@ async def search_notes(request: Request, host: PluginHost) -> JSONResponse:
 
 
 @documented("A note's metadata, outgoing links and backlinks", query=NoteQuery, errors=(404, 422))
-async def note(request: Request, host: PluginHost) -> JSONResponse:
+async def note(request: Request) -> JSONResponse:
     """A note's metadata, the notes it links to and the notes that link to it."""
+    host = plugin_host(request, NAME)
     asked = query(request, NoteQuery)
     vault = _vault(host, asked.vault_id)
 
@@ -131,10 +117,11 @@ async def note(request: Request, host: PluginHost) -> JSONResponse:
     query=DailyQuery,
     errors=(404, 409, 422),
 )
-async def daily_read(request: Request, host: PluginHost) -> JSONResponse:
+async def daily_read(request: Request) -> JSONResponse:
     """The daily note of a date, as it is on disk."""
     from enttok_vault import daily
 
+    host = plugin_host(request, NAME)
     asked = query(request, DailyQuery)
     vault = _vault(host, asked.vault_id)
     found = await run_in_threadpool(_daily_call, daily.read, vault, asked.date)
@@ -147,10 +134,11 @@ async def daily_read(request: Request, host: PluginHost) -> JSONResponse:
     status=201,
     errors=(404, 409, 422),
 )
-async def daily_create(request: Request, host: PluginHost) -> JSONResponse:
+async def daily_create(request: Request) -> JSONResponse:
     """The daily note of a date, created from the template if missing (201) or as it is (200)."""
     from enttok_vault import daily
 
+    host = plugin_host(request, NAME)
     asked = await body(request, DailyQuery)
     vault = _vault(host, asked.vault_id)
     found = await run_in_threadpool(_daily_call, daily.create, vault, asked.date)
@@ -164,10 +152,11 @@ async def daily_create(request: Request, host: PluginHost) -> JSONResponse:
     body=AppendBody,
     errors=(404, 409, 422),
 )
-async def daily_append(request: Request, host: PluginHost) -> JSONResponse:
+async def daily_append(request: Request) -> JSONResponse:
     """Append text (under a heading) to the day's note, atomically, keeping concurrent edits."""
     from enttok_vault import daily
 
+    host = plugin_host(request, NAME)
     asked = await body(request, AppendBody)
     vault = _vault(host, asked.vault_id)
     found = await run_in_threadpool(
@@ -178,8 +167,9 @@ async def daily_append(request: Request, host: PluginHost) -> JSONResponse:
 
 
 @documented("The configured vaults and how much of each is indexed")
-async def vaults(request: Request, host: PluginHost) -> JSONResponse:
+async def vaults(request: Request) -> JSONResponse:
     """The configured vaults with their note count and index state."""
+    host = plugin_host(request, NAME)
     settings = host.settings
     assert isinstance(settings, VaultSettings)
 
@@ -216,12 +206,12 @@ async def vaults(request: Request, host: PluginHost) -> JSONResponse:
 
 def routes() -> list[Route]:
     return [
-        Route("/vaults", _endpoint(vaults), methods=["GET"]),
-        Route("/search", _endpoint(search_notes), methods=["GET"]),
-        Route("/note", _endpoint(note), methods=["GET"]),
-        Route("/daily", _endpoint(daily_read), methods=["GET"]),
-        Route("/daily", _endpoint(daily_create), methods=["POST"]),
-        Route("/daily/append", _endpoint(daily_append), methods=["POST"]),
+        Route("/vaults", vaults, methods=["GET"]),
+        Route("/search", search_notes, methods=["GET"]),
+        Route("/note", note, methods=["GET"]),
+        Route("/daily", daily_read, methods=["GET"]),
+        Route("/daily", daily_create, methods=["POST"]),
+        Route("/daily/append", daily_append, methods=["POST"]),
     ]
 
 

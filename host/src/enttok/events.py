@@ -135,8 +135,9 @@ class SendBudget:
     they wait for the next one, so the queue's own work (requests, dispatch, commits) always
     gets the rest.
     A batched subscriber (`?batch=1`) then takes all that came meanwhile in one message, so
-    it keeps up at any rate; one that wants a message per event and falls `buffer` events
-    behind is dropped as too slow (docs/api.md): slow clients never slow the queue."""
+    it costs a message per turn rather than per event; any subscriber that still falls
+    `buffer` events behind is dropped as too slow (docs/api.md): slow clients, or more of
+    them than the share can serve, never slow the queue."""
 
     def __init__(self, window: float = 0.05, share: float = 0.1) -> None:
         self.window = window
